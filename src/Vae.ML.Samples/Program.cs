@@ -1,0 +1,1 @@
+namespace Vae.ML.Samples; static class Program { static int Main() => 0; }

@@ -1,0 +1,1 @@
+// Assembly-level attributes of the Vae.ML library.
