@@ -1,0 +1,95 @@
+using System.Globalization;
+using Spectre.Console;
+using Vae.ML.Samples.Reporting;
+
+namespace Vae.ML.Samples.Training;
+
+/// <summary>
+/// Shows training as it happens: on an interactive terminal a Spectre.Console progress bar (epoch count, running
+/// loss, elapsed time, ETA) with one log line per finished epoch above it; when output is redirected or the
+/// console is not interactive (CI, tests) only the log lines, as plain text.
+/// </summary>
+internal sealed class TrainingProgressDisplay
+{
+    private readonly IAnsiConsole console;
+
+    /// <summary>Creates a display writing to <paramref name="console"/>.</summary>
+    /// <param name="console">Where to write.</param>
+    /// <param name="interactive">Whether to draw the live progress bar (false: plain lines only).</param>
+    public TrainingProgressDisplay(IAnsiConsole console, bool interactive)
+    {
+        this.console = console;
+        Interactive = interactive;
+    }
+
+    /// <summary>Whether the live progress bar is drawn.</summary>
+    public bool Interactive { get; }
+
+    /// <summary>
+    /// Runs <paramref name="train"/>, handing it a progress sink that updates the display once per epoch, and
+    /// returns its result.
+    /// </summary>
+    public T Run<T>(int totalEpochs, Func<IProgress<EpochRecord>, T> train)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(totalEpochs, 1);
+        if (!Interactive)
+        {
+            return train(new Sink(record => console.WriteLine(FormatEpochLine(record, totalEpochs))));
+        }
+
+        T result = default!;
+        console.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(
+                new TaskDescriptionColumn { Alignment = Justify.Left },
+                new ProgressBarColumn(),
+                new PercentageColumn(),
+                new ElapsedTimeColumn(),
+                new RemainingTimeColumn(),
+                new SpinnerColumn())
+            .Start(context =>
+            {
+                ProgressTask task = context.AddTask(Describe(0, totalEpochs, null), maxValue: totalEpochs);
+                result = train(new Sink(record =>
+                {
+                    console.MarkupLine(Markup.Escape(FormatEpochLine(record, totalEpochs)));
+                    task.Description = Describe(record.Epoch, totalEpochs, record.TrainLoss);
+                    task.Value = record.Epoch;
+                }));
+                task.StopTask();
+            });
+        return result;
+    }
+
+    /// <summary>The log line of one epoch, e.g. <c>epoch  3/20  train 160.123 (BCE 155.0, KL 5.12)  test 158.3 (at mu 157.2)  3.4 s</c>.</summary>
+    public static string FormatEpochLine(EpochRecord record, int totalEpochs)
+    {
+        int width = totalEpochs.ToString(CultureInfo.InvariantCulture).Length;
+        string epoch = record.Epoch.ToString(CultureInfo.InvariantCulture).PadLeft(width);
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"epoch {epoch}/{totalEpochs}  train {record.TrainLoss:F3} (BCE {record.TrainReconstructionLoss:F3}, KL {record.TrainKlDivergence:F3})");
+        if (record.TestLoss is double test)
+        {
+            line += string.Create(CultureInfo.InvariantCulture, $"  test {test:F3}");
+        }
+
+        if (record.TestLossAtMean is double atMean)
+        {
+            line += string.Create(CultureInfo.InvariantCulture, $" (at mu {atMean:F3})");
+        }
+
+        return line + string.Create(CultureInfo.InvariantCulture, $"  {record.Seconds:F1} s");
+    }
+
+    private static string Describe(int epoch, int totalEpochs, double? loss) =>
+        loss is double value
+            ? string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}/{totalEpochs}  loss {value:F2}")
+            : string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}/{totalEpochs}  loss ...");
+
+    /// <summary>Calls back synchronously, on the reporting thread (unlike <see cref="Progress{T}"/>, which posts).</summary>
+    private sealed class Sink(Action<EpochRecord> report) : IProgress<EpochRecord>
+    {
+        public void Report(EpochRecord value) => report(value);
+    }
+}
