@@ -165,7 +165,11 @@ internal sealed class VaeModel : IDisposable
         return output;
     }
 
-    /// <summary>Tensor over a copy of <paramref name="values"/> on this model's device.</summary>
+    /// <summary>A copy of <paramref name="values"/> as a rows × width tensor on this model's device.</summary>
+    /// <remarks>
+    /// The copy goes into memory that libtorch allocates (64-byte aligned) rather than wrapping a managed array: MKL's
+    /// kernels may pick a different code path, and round differently, depending on the alignment of their input.
+    /// </remarks>
     public Tensor ToDevice(ReadOnlySpan<float> values, int rows, int width)
     {
         var expected = (long)rows * width;
@@ -174,7 +178,8 @@ internal sealed class VaeModel : IDisposable
             throw new ArgumentException($"Expected {rows} rows of {width} values ({expected}), got {values.Length} values.");
         }
 
-        var t = torch.tensor(values.ToArray(), new long[] { rows, width });
+        var t = torch.empty(new long[] { rows, width }, ScalarType.Float32);
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).CopyTo(t.bytes);
         return Device.type == DeviceType.CPU ? t : t.to(Device);
     }
 
