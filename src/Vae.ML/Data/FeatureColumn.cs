@@ -1,0 +1,208 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Vae.ML.Data;
+
+/// <summary>Reads and checks the float-vector column a VAE is trained on or applied to.</summary>
+internal static class FeatureColumn
+{
+    /// <summary>
+    /// Returns the vector size of <paramref name="columnName"/>, which must be a known-size vector of <see cref="float"/>.
+    /// </summary>
+    public static int GetVectorSize(DataViewSchema schema, string columnName, string optionName)
+    {
+        var column = schema.GetColumnOrNull(columnName)
+            ?? throw new ArgumentOutOfRangeException(optionName, columnName,
+                $"Input column '{columnName}' ({optionName}) was not found. Columns present: {string.Join(", ", schema.Select(c => c.Name))}.");
+        return GetVectorSize(column.Name, column.Type, optionName);
+    }
+
+    public static int GetVectorSize(string columnName, DataViewType type, string optionName)
+    {
+        if (type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single || !vector.IsKnownSize)
+        {
+            throw new ArgumentOutOfRangeException(optionName, columnName,
+                $"Input column '{columnName}' ({optionName}) must be a known-size vector of Single (e.g. Vector<Single, 784>), but is {type}.");
+        }
+
+        return vector.Size;
+    }
+
+    /// <summary>Number of rows, counted with a cursor when the view does not know it.</summary>
+    public static long CountRows(IDataView data, Action throwIfCancelled)
+    {
+        var known = data.GetRowCount();
+        if (known is long count)
+        {
+            return count;
+        }
+
+        long rows = 0;
+        using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
+        while (cursor.MoveNext())
+        {
+            if ((rows & 0xFFF) == 0)
+            {
+                throwIfCancelled();
+            }
+
+            rows++;
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// Reads every row of the column into one matrix, checking that values are finite and within [0, 1].
+    /// </summary>
+    public static FeatureMatrix ReadAll(IDataView data, string columnName, int width, long rows, string dataName, Action throwIfCancelled)
+    {
+        if (rows > int.MaxValue || rows * width > Array.MaxLength)
+        {
+            throw new ArgumentException($"{dataName} has {rows} rows of {width} values: too many to hold in one array.");
+        }
+
+        var values = new float[rows * width];
+        var read = 0;
+        foreach (var row in ReadRows(data, columnName, width, dataName, throwIfCancelled))
+        {
+            if (read >= rows)
+            {
+                throw new InvalidOperationException($"{dataName} returned more rows than the {rows} it reported.");
+            }
+
+            row.CopyTo(values.AsSpan(read * width, width));
+            read++;
+        }
+
+        if (read != rows)
+        {
+            throw new InvalidOperationException($"{dataName} returned {read} rows, not the {rows} it reported.");
+        }
+
+        return new FeatureMatrix(values, (int)rows, width);
+    }
+
+    /// <summary>Streams the column row by row (dense, validated). The span is reused between rows.</summary>
+    public static IEnumerable<float[]> ReadRows(IDataView data, string columnName, int width, string dataName, Action throwIfCancelled, Random? shuffle = null)
+    {
+        var column = data.Schema[columnName];
+        using var cursor = data.GetRowCursor(new[] { column }, shuffle);
+        var getter = cursor.GetGetter<VBuffer<float>>(column);
+        var buffer = default(VBuffer<float>);
+        var dense = new float[width];
+        long index = 0;
+        while (cursor.MoveNext())
+        {
+            if ((index & 0xFF) == 0)
+            {
+                throwIfCancelled();
+            }
+
+            getter(ref buffer);
+            CopyValidated(buffer, dense, columnName, index, dataName);
+            yield return dense;
+            index++;
+        }
+    }
+
+    /// <summary>
+    /// Copies one row (dense or sparse) into <paramref name="dense"/> and checks that it has the right length and only
+    /// finite values in [0, 1]; errors name the data, column, row and element.
+    /// </summary>
+    public static void CopyValidated(in VBuffer<float> buffer, Span<float> dense, string columnName, long row, string dataName)
+    {
+        if (buffer.Length != dense.Length)
+        {
+            throw new ArgumentException($"{dataName}, column '{columnName}', row {row}: vector has {buffer.Length} values; expected {dense.Length}.");
+        }
+
+        var values = buffer.GetValues();
+        if (buffer.IsDense)
+        {
+            values.CopyTo(dense);
+        }
+        else
+        {
+            dense.Clear();
+            var indices = buffer.GetIndices();
+            for (var i = 0; i < indices.Length; i++)
+            {
+                dense[indices[i]] = values[i];
+            }
+        }
+
+        Validate(dense, columnName, row, dataName);
+    }
+
+    private static void Validate(ReadOnlySpan<float> row, string columnName, long rowIndex, string dataName)
+    {
+        for (var i = 0; i < row.Length; i++)
+        {
+            var v = row[i];
+            if (!(v >= 0f && v <= 1f))
+            {
+                var problem = float.IsNaN(v) ? "NaN" : float.IsInfinity(v) ? "infinite" : $"{v} is outside [0, 1]";
+                throw new ArgumentException(
+                    $"{dataName}, column '{columnName}', row {rowIndex}, element {i}: value is {problem}. " +
+                    "The VAE's binary cross-entropy needs finite inputs in [0, 1] (scale pixels by 1/255, or add NormalizeMinMax before the VAE).");
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Training rows read from the IDataView batch by batch, for data too large to hold in memory. Each epoch reads a
+/// cursor (shuffled by the view when it can) and shuffles again within a pool of <see cref="PoolBatches"/> batches.
+/// </summary>
+internal sealed class StreamedFeatures(IDataView data, string columnName, int width, long rows, string dataName, Action throwIfCancelled) : ITrainingFeatures
+{
+    private const int PoolBatches = 64;
+
+    public int Width { get; } = width;
+
+    public long Rows { get; } = rows;
+
+    public IEnumerable<FeatureBatch> ReadShuffled(int batchSize, int seed)
+    {
+        var random = new Random(seed);
+        var poolRows = batchSize * PoolBatches;
+        var pool = new float[poolRows * Width];
+        var filled = 0;
+        foreach (var row in FeatureColumn.ReadRows(data, columnName, Width, dataName, throwIfCancelled, data.CanShuffle ? new Random(seed) : null))
+        {
+            row.CopyTo(pool.AsSpan(filled * Width, Width));
+            if (++filled == poolRows)
+            {
+                foreach (var batch in Drain(pool, filled, batchSize, random))
+                {
+                    yield return batch;
+                }
+
+                filled = 0;
+            }
+        }
+
+        foreach (var batch in Drain(pool, filled, batchSize, random))
+        {
+            yield return batch;
+        }
+    }
+
+    private IEnumerable<FeatureBatch> Drain(float[] pool, int filled, int batchSize, Random random)
+    {
+        var order = Enumerable.Range(0, filled).ToArray();
+        random.Shuffle(order);
+        for (var start = 0; start < filled; start += batchSize)
+        {
+            var count = Math.Min(batchSize, filled - start);
+            var buffer = new float[count * Width];
+            for (var i = 0; i < count; i++)
+            {
+                pool.AsSpan(order[start + i] * Width, Width).CopyTo(buffer.AsSpan(i * Width, Width));
+            }
+
+            yield return new FeatureBatch(buffer, count);
+        }
+    }
+}

@@ -1,0 +1,254 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Vae.ML.Torch;
+
+/// <summary>The shape of a VAE: everything needed to rebuild its network.</summary>
+internal sealed record VaeArchitecture(int InputSize, int[] HiddenSizes, int LatentDimension);
+
+/// <summary>
+/// A trained (or being trained) VAE network on a device, with batched, thread-safe inference on plain float arrays.
+/// This is the only type through which the rest of Vae.ML touches TorchSharp tensors.
+/// </summary>
+internal sealed class VaeModel : IDisposable
+{
+    /// <summary>Module creation draws from torch's global generator: serialise it so a seed means one model.</summary>
+    private static readonly object GlobalRandomLock = new();
+
+    private readonly object _forwardLock = new();
+    private bool _disposed;
+
+    private VaeModel(VaeNetwork network, Device device, VaeArchitecture architecture)
+    {
+        Network = network;
+        Device = device;
+        Architecture = architecture;
+    }
+
+    public VaeNetwork Network { get; }
+
+    public Device Device { get; }
+
+    public VaeArchitecture Architecture { get; }
+
+    public int InputSize => Architecture.InputSize;
+
+    public int LatentDimension => Architecture.LatentDimension;
+
+    /// <summary>Creates a freshly initialised network; the same seed gives the same weights.</summary>
+    public static VaeModel Create(VaeArchitecture architecture, long seed, string device)
+    {
+        Runtime.TorchRuntime.EnsureInitialized();
+        var resolved = ResolveDevice(device);
+        VaeNetwork network;
+        lock (GlobalRandomLock)
+        {
+            torch.random.manual_seed(seed);
+            network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
+        }
+
+        network.to(resolved);
+        return new VaeModel(network, resolved, architecture);
+    }
+
+    /// <summary>Checks the spelling of a device name without touching TorchSharp.</summary>
+    public static void CheckDeviceName(string? device)
+    {
+        var text = device?.Trim().ToLowerInvariant();
+        var valid = text is "auto" or "cpu" or "cuda"
+            || (text is not null && text.StartsWith("cuda:", StringComparison.Ordinal)
+                && int.TryParse(text.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _));
+        if (!valid)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.Device), device, $"Device must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", not '{device}'.");
+        }
+    }
+
+    /// <summary>"auto" → CUDA when TorchSharp reports it available, else CPU; "cpu", "cuda", "cuda:N" as given.</summary>
+    public static Device ResolveDevice(string device)
+    {
+        CheckDeviceName(device);
+        var text = device.Trim().ToLowerInvariant();
+        if (text == "auto")
+        {
+            return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
+        }
+
+        if (text == "cpu")
+        {
+            return torch.CPU;
+        }
+
+        {
+            if (!torch.cuda.is_available())
+            {
+                throw new InvalidOperationException(
+                    $"Device '{device}' was requested but TorchSharp reports no CUDA device. Reference the CUDA backend " +
+                    "(TorchSharp-cuda-linux or TorchSharp-cuda-windows) and check the NVIDIA driver, or use Device = \"cpu\" or \"auto\".");
+            }
+
+            var index = text == "cuda" ? 0 : int.Parse(text.AsSpan(5), System.Globalization.CultureInfo.InvariantCulture);
+            if (index >= torch.cuda.device_count())
+            {
+                throw new ArgumentOutOfRangeException(nameof(device), device, $"Only {torch.cuda.device_count()} CUDA device(s) are present.");
+            }
+
+            return new Device(DeviceType.CUDA, index);
+        }
+    }
+
+    /// <summary>Runs the encoder (and, when asked, the decoder and the per-row loss) on <paramref name="rows"/> rows.</summary>
+    /// <param name="inputs">rows × InputSize values, row-major.</param>
+    /// <param name="rows">Number of rows in <paramref name="inputs"/>.</param>
+    /// <param name="mu">Receives rows × LatentDimension means, or empty to skip.</param>
+    /// <param name="logVar">Receives rows × LatentDimension log-variances, or empty to skip.</param>
+    /// <param name="reconstruction">Receives rows × InputSize decoder(μ) probabilities, or empty to skip.</param>
+    /// <param name="score">Receives rows per-row losses BCE + β·KL at z = μ, or empty to skip.</param>
+    /// <param name="beta">KL weight of the score.</param>
+    public void Infer(ReadOnlySpan<float> inputs, int rows, Span<float> mu, Span<float> logVar, Span<float> reconstruction, Span<float> score, double beta)
+    {
+        if (rows == 0)
+        {
+            return;
+        }
+
+        lock (_forwardLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            using var x = ToDevice(inputs, rows, InputSize);
+            var (m, lv) = Network.Encode(x);
+            CopyOut(m, mu);
+            CopyOut(lv, logVar);
+            if (!reconstruction.IsEmpty || !score.IsEmpty)
+            {
+                var logits = Network.DecodeLogits(m);
+                if (!reconstruction.IsEmpty)
+                {
+                    CopyOut(torch.sigmoid(logits), reconstruction);
+                }
+
+                if (!score.IsEmpty)
+                {
+                    CopyOut(VaeLoss.PerRow(logits, x, m, lv, beta), score);
+                }
+            }
+        }
+    }
+
+    /// <summary>Decodes rows × LatentDimension latents into rows × InputSize probabilities.</summary>
+    public void Decode(ReadOnlySpan<float> latents, int rows, Span<float> output)
+    {
+        lock (_forwardLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            var z = ToDevice(latents, rows, LatentDimension);
+            CopyOut(torch.sigmoid(Network.DecodeLogits(z)), output);
+        }
+    }
+
+    /// <summary>Draws z ~ N(0, I) with its own generator (seeded) and decodes it.</summary>
+    public float[] Sample(int count, long seed)
+    {
+        var output = new float[checked(count * InputSize)];
+        float[] z;
+        using (var generator = new Generator((ulong)seed, torch.CPU))
+        using (var scope = torch.NewDisposeScope())
+        {
+            z = torch.randn(new long[] { count, LatentDimension }, generator: generator).data<float>().ToArray();
+        }
+
+        Decode(z, count, output);
+        return output;
+    }
+
+    /// <summary>A copy of <paramref name="values"/> as a rows × width tensor on this model's device.</summary>
+    /// <remarks>
+    /// The copy goes into memory that libtorch allocates (64-byte aligned) rather than wrapping a managed array: MKL's
+    /// kernels may pick a different code path, and round differently, depending on the alignment of their input.
+    /// </remarks>
+    public Tensor ToDevice(ReadOnlySpan<float> values, int rows, int width)
+    {
+        var expected = (long)rows * width;
+        if (values.Length != expected)
+        {
+            throw new ArgumentException($"Expected {rows} rows of {width} values ({expected}), got {values.Length} values.");
+        }
+
+        var t = torch.empty(new long[] { rows, width }, ScalarType.Float32);
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).CopyTo(t.bytes);
+        return Device.type == DeviceType.CPU ? t : t.to(Device);
+    }
+
+    private static void CopyOut(Tensor t, Span<float> destination)
+    {
+        if (destination.IsEmpty)
+        {
+            return;
+        }
+
+        using var cpu = t.device_type == DeviceType.CPU ? t.contiguous() : t.cpu().contiguous();
+        cpu.data<float>().CopyTo(destination);
+    }
+
+    /// <summary>The network's parameters by their PyTorch state_dict names, copied to CPU arrays.</summary>
+    public IReadOnlyList<(string Name, long[] Shape, float[] Values)> GetParameters()
+    {
+        lock (_forwardLock)
+        {
+            var result = new List<(string, long[], float[])>();
+            foreach (var (name, parameter) in Network.named_parameters())
+            {
+                using var cpu = parameter.detach().cpu().contiguous();
+                result.Add((name, cpu.shape, cpu.data<float>().ToArray()));
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>Overwrites every parameter; names and shapes must match the architecture exactly.</summary>
+    public void SetParameters(IReadOnlyDictionary<string, (long[] Shape, float[] Values)> parameters)
+    {
+        lock (_forwardLock)
+        {
+            var own = Network.named_parameters().ToList();
+            var missing = own.Select(p => p.name).Where(n => !parameters.ContainsKey(n)).ToList();
+            var extra = parameters.Keys.Except(own.Select(p => p.name)).ToList();
+            if (missing.Count > 0 || extra.Count > 0)
+            {
+                throw new InvalidDataException(
+                    $"Parameters do not match the architecture: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", extra)}].");
+            }
+
+            using var noGrad = torch.no_grad();
+            foreach (var (name, parameter) in own)
+            {
+                var (shape, values) = parameters[name];
+                if (!shape.SequenceEqual(parameter.shape))
+                {
+                    throw new InvalidDataException(
+                        $"Parameter '{name}' has shape [{string.Join(", ", shape)}]; the architecture needs [{string.Join(", ", parameter.shape)}].");
+                }
+
+                using var source = torch.tensor(values, shape);
+                parameter.copy_(source);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_forwardLock)
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                Network.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
+
+namespace Vae.ML;
+
+/// <summary>
+/// Options of <see cref="VaeTrainer"/>. The defaults are the original report's configuration: an MLP with one hidden
+/// layer of 400 units, a 2-D latent space, summed BCE + KL, Adam with learning rate 1e-3, 20 epochs of batches of 128.
+/// </summary>
+public sealed class VaeOptions
+{
+    /// <summary>Input column: a known-size vector of <see cref="float"/> with values in [0, 1]. Default "Features".</summary>
+    public string FeatureColumnName { get; set; } = "Features";
+
+    /// <summary>Output column with the latent mean μ, <c>Vector&lt;Single, LatentDimension&gt;</c>. Default "Latent".</summary>
+    public string LatentColumnName { get; set; } = "Latent";
+
+    /// <summary>Output column with the latent log-variance log σ², <c>Vector&lt;Single, LatentDimension&gt;</c>. Default "LatentLogVariance".</summary>
+    public string LatentLogVarianceColumnName { get; set; } = "LatentLogVariance";
+
+    /// <summary>Output column with the reconstruction decoder(μ), same size as the input. Default "Reconstruction".</summary>
+    public string ReconstructionColumnName { get; set; } = "Reconstruction";
+
+    /// <summary>Output column with the per-row loss BCE + β·KL at z = μ, a <see cref="float"/> anomaly score. Default "Score".</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>Size of the latent space. Default 2 (as the report, so it can be plotted).</summary>
+    public int LatentDimension { get; set; } = 2;
+
+    /// <summary>Hidden layer widths of the encoder; the decoder mirrors them. Default [400].</summary>
+    public int[] HiddenSizes { get; set; } = [400];
+
+    /// <summary>Passes over the training data. Default 20.</summary>
+    public int Epochs { get; set; } = 20;
+
+    /// <summary>Rows per optimisation step. Default 128.</summary>
+    public int BatchSize { get; set; } = 128;
+
+    /// <summary>Adam's learning rate. Default 1e-3.</summary>
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>Weight of the KL term (β-VAE); 1 is the plain VAE of the report. Default 1.</summary>
+    public double Beta { get; set; } = 1.0;
+
+    /// <summary>
+    /// Seed of the weight initialisation, shuffling and sampling. When null it derives from the <see cref="MLContext"/>'s
+    /// seed, as ML.NET's own trainers do (and is random when that has none).
+    /// </summary>
+    public int? Seed { get; set; }
+
+    /// <summary>"auto" (CUDA when TorchSharp reports it available, else CPU), "cpu", "cuda" or "cuda:N". Default "auto".</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Optional data scored after every epoch (reported as <see cref="VaeEpochMetrics.ValidationLoss"/>).</summary>
+    public IDataView? ValidationData { get; set; }
+
+    /// <summary>
+    /// Training data up to this many bytes (rows × size × 4) is read once into one tensor; larger data is streamed from
+    /// the <see cref="IDataView"/> batch by batch every epoch. Default 1 GiB.
+    /// </summary>
+    public long MaxInMemoryBytes { get; set; } = 1L << 30;
+
+    /// <summary>Optional logger; receives one line per epoch (the <see cref="MLContext.Log"/> event receives them too).</summary>
+    public ILogger? Logger { get; set; }
+
+    /// <summary>Optional progress sink, reported once per epoch.</summary>
+    public IProgress<VaeEpochMetrics>? Progress { get; set; }
+
+    /// <summary>Stops training at the next batch boundary with an <see cref="OperationCanceledException"/>.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    internal VaeOptions Clone()
+    {
+        var copy = (VaeOptions)MemberwiseClone();
+        copy.HiddenSizes = (int[])HiddenSizes.Clone();
+        return copy;
+    }
+}

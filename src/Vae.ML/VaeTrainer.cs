@@ -1,0 +1,201 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Vae.ML.Data;
+using Vae.ML.Internals;
+using Vae.ML.Torch;
+
+namespace Vae.ML;
+
+/// <summary>
+/// Estimator that trains a variational autoencoder (the original report's MLP VAE, summed BCE + β·KL, Adam) on a
+/// float-vector column and returns a <see cref="VaeTransformer"/>. Create it with
+/// <see cref="VaeCatalog.Vae(TransformsCatalog, VaeOptions)"/>.
+/// </summary>
+public sealed class VaeTrainer : IEstimator<VaeTransformer>
+{
+    private readonly IHostEnvironment _env;
+    private readonly VaeOptions _options;
+
+    internal VaeTrainer(IHostEnvironment env, VaeOptions options)
+    {
+        _env = env ?? throw new ArgumentNullException(nameof(env));
+        _options = options.Clone();
+        CheckOptions(_options);
+    }
+
+    /// <summary>Trains the VAE on <paramref name="input"/>.</summary>
+    /// <param name="input">Data with the feature column (a known-size vector of Single, values in [0, 1]).</param>
+    /// <returns>The trained transformer; dispose it to free the network's native memory.</returns>
+    public VaeTransformer Fit(IDataView input) => Fit(input, _options.CancellationToken);
+
+    /// <summary>Trains the VAE on <paramref name="input"/>, stopping at a batch boundary when cancelled.</summary>
+    /// <param name="input">Data with the feature column (a known-size vector of Single, values in [0, 1]).</param>
+    /// <param name="cancellationToken">Cancels training with an <see cref="OperationCanceledException"/>.</param>
+    /// <returns>The trained transformer; dispose it to free the network's native memory.</returns>
+    public VaeTransformer Fit(IDataView input, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var options = _options;
+        var inputSize = FeatureColumn.GetVectorSize(input.Schema, options.FeatureColumnName, nameof(VaeOptions.FeatureColumnName));
+        if (options.ValidationData is not null)
+        {
+            var validationSize = FeatureColumn.GetVectorSize(options.ValidationData.Schema, options.FeatureColumnName, nameof(VaeOptions.ValidationData));
+            if (validationSize != inputSize)
+            {
+                throw new ArgumentException(
+                    $"{nameof(VaeOptions.ValidationData)} column '{options.FeatureColumnName}' has {validationSize} values per row; the training data has {inputSize}.");
+            }
+        }
+
+        var host = _env.Register("Vae");
+        var seed = options.Seed ?? host.Rand.Next();
+        var logger = options.Logger;
+        using var channel = host.Start("Vae");
+        void Log(string message)
+        {
+            logger?.LogInformation("{Message}", message);
+            channel.Info(MessageSensitivity.None, "{0}", message);
+        }
+
+        void ThrowIfCancelled()
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            options.CancellationToken.ThrowIfCancellationRequested();
+            if (MlNetInternals.IsCancelled(host))
+            {
+                throw new OperationCanceledException("VAE training was cancelled through the MLContext.");
+            }
+        }
+
+        var rows = FeatureColumn.CountRows(input, ThrowIfCancelled);
+        if (rows == 0)
+        {
+            throw new ArgumentException($"The training data has no rows (column '{options.FeatureColumnName}').", nameof(input));
+        }
+
+        ITrainingFeatures train = rows * inputSize * sizeof(float) <= options.MaxInMemoryBytes
+            ? FeatureColumn.ReadAll(input, options.FeatureColumnName, inputSize, rows, "Training data", ThrowIfCancelled)
+            : ValidatedStream(input, options.FeatureColumnName, inputSize, rows, ThrowIfCancelled);
+        var validation = options.ValidationData is null
+            ? null
+            : FeatureColumn.ReadAll(options.ValidationData, options.FeatureColumnName, inputSize,
+                FeatureColumn.CountRows(options.ValidationData, ThrowIfCancelled), "Validation data", ThrowIfCancelled);
+
+        var architecture = new VaeArchitecture(inputSize, options.HiddenSizes, options.LatentDimension);
+        var model = VaeModel.Create(architecture, seed, options.Device);
+        try
+        {
+            Log(string.Create(CultureInfo.InvariantCulture,
+                $"Training VAE {inputSize}-{string.Join("-", options.HiddenSizes)}-{options.LatentDimension} on {rows} rows " +
+                $"({(train is FeatureMatrix ? "in memory" : "streamed")}), device {model.Device}, {options.Epochs} epochs, batch {options.BatchSize}, " +
+                $"lr {options.LearningRate}, beta {options.Beta}, seed {seed}."));
+            var settings = new VaeTrainingSettings(options.Epochs, options.BatchSize, options.LearningRate, options.Beta, seed);
+            var history = VaeTrainingLoop.Run(model, train, validation, settings,
+                metrics =>
+                {
+                    Log(Describe(metrics));
+                    options.Progress?.Report(metrics);
+                },
+                ThrowIfCancelled);
+            return new VaeTransformer(_env, model, VaeTransformer.ColumnNames.From(options), options.Beta, history);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Checks that the input has the feature column (a known-size vector of Single) and returns the input schema
+    /// plus the four output columns.
+    /// </summary>
+    /// <param name="inputSchema">The schema of the data the VAE would be trained on.</param>
+    /// <returns>The schema after the VAE's transform.</returns>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        var name = _options.FeatureColumnName;
+        if (!inputSchema.TryFindColumn(name, out var column))
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.FeatureColumnName), name,
+                $"Input column '{name}' ({nameof(VaeOptions.FeatureColumnName)}) was not found. Columns present: {string.Join(", ", inputSchema.Select(c => c.Name))}.");
+        }
+
+        if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType != NumberDataViewType.Single || column.IsKey)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.FeatureColumnName), name,
+                $"Input column '{name}' ({nameof(VaeOptions.FeatureColumnName)}) must be a known-size vector of Single, but is {column.GetTypeString()}.");
+        }
+
+        return MlNetInternals.WithColumns(inputSchema,
+        [
+            MlNetInternals.VectorColumn(_options.LatentColumnName, NumberDataViewType.Single),
+            MlNetInternals.VectorColumn(_options.LatentLogVarianceColumnName, NumberDataViewType.Single),
+            MlNetInternals.VectorColumn(_options.ReconstructionColumnName, NumberDataViewType.Single),
+            MlNetInternals.ScalarColumn(_options.ScoreColumnName, NumberDataViewType.Single),
+        ]);
+    }
+
+    private static ITrainingFeatures ValidatedStream(IDataView input, string column, int width, long rows, Action throwIfCancelled)
+    {
+        // One validating pass up front, so a bad value is reported with its row index before any training happens.
+        foreach (var _ in FeatureColumn.ReadRows(input, column, width, "Training data", throwIfCancelled))
+        {
+        }
+
+        return new StreamedFeatures(input, column, width, rows, "Training data", throwIfCancelled);
+    }
+
+    private static string Describe(VaeEpochMetrics m)
+    {
+        var text = string.Create(CultureInfo.InvariantCulture,
+            $"Epoch {m.Epoch}/{m.TotalEpochs}: train loss {m.TrainLoss:F4} (BCE {m.TrainReconstructionLoss:F4}, KL {m.TrainKlDivergence:F4})");
+        if (m.ValidationLoss is double validation)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $", validation loss {validation:F4} (at mean {m.ValidationLossAtMean:F4})");
+        }
+
+        return text + string.Create(CultureInfo.InvariantCulture, $", {m.Seconds:F2} s");
+    }
+
+    private static void CheckOptions(VaeOptions o)
+    {
+        static void Positive(int value, string name)
+        {
+            if (value < 1)
+            {
+                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least 1.");
+            }
+        }
+
+        Positive(o.LatentDimension, nameof(VaeOptions.LatentDimension));
+        Positive(o.Epochs, nameof(VaeOptions.Epochs));
+        Positive(o.BatchSize, nameof(VaeOptions.BatchSize));
+        if (o.HiddenSizes is null || o.HiddenSizes.Length == 0 || o.HiddenSizes.Any(h => h < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.HiddenSizes), $"{nameof(VaeOptions.HiddenSizes)} must hold at least one layer width, each at least 1.");
+        }
+
+        if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate))
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.LearningRate), o.LearningRate, "LearningRate must be a positive finite number.");
+        }
+
+        if (!(o.Beta >= 0) || double.IsInfinity(o.Beta))
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.Beta), o.Beta, "Beta must be a finite number ≥ 0.");
+        }
+
+        if (o.MaxInMemoryBytes < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.MaxInMemoryBytes), o.MaxInMemoryBytes, "MaxInMemoryBytes must be ≥ 0.");
+        }
+
+        VaeTransformer.ColumnNames.From(o).Check();
+        VaeModel.CheckDeviceName(o.Device);
+    }
+}
