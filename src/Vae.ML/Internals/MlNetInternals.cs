@@ -27,6 +27,9 @@ internal static class MlNetInternals
     public static SchemaShape.Column ScalarColumn(string name, DataViewType itemType)
         => new(name, SchemaShape.Column.VectorKind.Scalar, itemType, isKey: false);
 
+    /// <summary>The <see cref="SchemaShape"/> of a schema (ML.NET's estimator chains compute it the same way).</summary>
+    public static SchemaShape ShapeOf(DataViewSchema schema) => SchemaShape.Create(schema);
+
     /// <summary>Adds or replaces columns of a <see cref="SchemaShape"/>, as ML.NET's estimators do.</summary>
     public static SchemaShape WithColumns(SchemaShape input, IEnumerable<SchemaShape.Column> columns)
     {
