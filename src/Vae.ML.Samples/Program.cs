@@ -1,1 +1,8 @@
-namespace Vae.ML.Samples; static class Program { static int Main() => 0; }
+using Vae.ML.Samples.Cli;
+
+namespace Vae.ML.Samples;
+
+internal static class Program
+{
+    private static int Main(string[] args) => VaeCli.Run(args, CliContext.ForProcess(args));
+}

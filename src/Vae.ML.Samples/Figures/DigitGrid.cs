@@ -40,7 +40,8 @@ internal sealed class DigitGrid
     /// <summary>Font size of the title in pixels; labels use 70% of it.</summary>
     public float TitleFontSize { get; init; } = 18f;
 
-    private const int Margin = 10;
+    /// <summary>White border around the figure, in pixels.</summary>
+    public const int Margin = 10;
 
     /// <summary>Draws <paramref name="rows"/> x <paramref name="columns"/> images taken in row-major order from <paramref name="pixels"/>.</summary>
     /// <exception cref="ArgumentException">Sizes do not match, or a pixel is not a finite number.</exception>

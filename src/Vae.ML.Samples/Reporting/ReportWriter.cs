@@ -104,7 +104,7 @@ internal static class ReportWriter
                 : $"train loss did not decrease at epoch(s) {string.Join(", ", curve.TrainLossIncreases)}";
             md.AppendLine($"| \"The loss decreases monotonically\" | {increases} | {YesNo(curve.TrainLossMonotone)} |");
             string convergence = curve.ConvergenceEpoch is int epoch
-                ? F($"from epoch {epoch} on, no epoch lowers the train loss by {curve.ConvergenceThreshold:P0} or more of its total drop ({curve.TrainLossTotalDrop:F1})")
+                ? F($"from epoch {epoch} on, no epoch lowers the train loss by {curve.ConvergenceThreshold:0%} or more of its total drop ({curve.TrainLossTotalDrop:F1})")
                 : "not measurable (fewer than 2 epochs, or no overall drop)";
             string holds = curve.ConvergenceEpoch is int e ? (Math.Abs(e - 15) <= 3 ? "yes (within 3 epochs of 15)" : F($"no (epoch {e}, not ~15)")) : "n/a";
             md.AppendLine($"| \"Convergence reached after ~15 epochs\" | {convergence} | {holds} |");
@@ -112,7 +112,7 @@ internal static class ReportWriter
 
         if (metrics.LatentSeparation is LatentSeparationSummary separation)
         {
-            md.AppendLine(F($"| \"Digits form distinct clusters\" (latent space) | {separation.NeighbourCount}-nearest-neighbour accuracy of the digit from the latent mean: {separation.NearestNeighbourAccuracy:P1} (chance: 10%); silhouette {separation.Silhouette:F3} ({separation.Images:N0} test images, {separation.Dimensions}-D) | {ClusterVerdict(separation)} |"));
+            md.AppendLine(F($"| \"Digits form distinct clusters\" (latent space) | {separation.NeighbourCount}-nearest-neighbour accuracy of the digit from the latent mean: {separation.NearestNeighbourAccuracy:0.0%} (chance: 10%); silhouette {separation.Silhouette:F3} ({separation.Images:N0} test images, {separation.Dimensions}-D) | {ClusterVerdict(separation)} |"));
         }
 
         md.AppendLine("| \"Reconstructions are coherent and readable\", \"Many samples resemble valid MNIST digits\" | see the figures below | by eye |");

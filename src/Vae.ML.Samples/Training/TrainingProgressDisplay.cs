@@ -12,13 +12,16 @@ namespace Vae.ML.Samples.Training;
 internal sealed class TrainingProgressDisplay
 {
     private readonly IAnsiConsole console;
+    private readonly Action<string> writePlainLine;
 
-    /// <summary>Creates a display writing to <paramref name="console"/>.</summary>
-    /// <param name="console">Where to write.</param>
+    /// <summary>Creates a display.</summary>
+    /// <param name="console">Where the live progress bar and its log lines go.</param>
     /// <param name="interactive">Whether to draw the live progress bar (false: plain lines only).</param>
-    public TrainingProgressDisplay(IAnsiConsole console, bool interactive)
+    /// <param name="writePlainLine">Writes one plain line (used when not interactive).</param>
+    public TrainingProgressDisplay(IAnsiConsole console, bool interactive, Action<string> writePlainLine)
     {
         this.console = console;
+        this.writePlainLine = writePlainLine;
         Interactive = interactive;
     }
 
@@ -34,7 +37,7 @@ internal sealed class TrainingProgressDisplay
         ArgumentOutOfRangeException.ThrowIfLessThan(totalEpochs, 1);
         if (!Interactive)
         {
-            return train(new Sink(record => console.WriteLine(FormatEpochLine(record, totalEpochs))));
+            return train(new Sink(record => writePlainLine(FormatEpochLine(record, totalEpochs))));
         }
 
         T result = default!;
