@@ -49,12 +49,13 @@ internal static class LatentSeparation
 
         int k = Math.Min(neighbourCount, count - 1);
         int correct = 0;
+        int[] correctPerClass = new int[classCount];
         double silhouetteSum = 0;
         int silhouetteCount = 0;
         object gate = new();
 
         Parallel.For(0, count,
-            () => (Correct: 0, SilhouetteSum: 0.0, SilhouetteCount: 0, ClassDistances: new double[classCount], NearestDistances: new double[k], NearestLabels: new byte[k]),
+            () => (Correct: 0, CorrectPerClass: new int[classCount], SilhouetteSum: 0.0, SilhouetteCount: 0, ClassDistances: new double[classCount], NearestDistances: new double[k], NearestLabels: new byte[k]),
             (i, _, state) =>
             {
                 Array.Clear(state.ClassDistances);
@@ -83,6 +84,7 @@ internal static class LatentSeparation
                 if (Vote(state.NearestDistances, state.NearestLabels, classCount) == classes[i])
                 {
                     state.Correct++;
+                    state.CorrectPerClass[classes[i]]++;
                 }
 
                 double? silhouette = Silhouette(state.ClassDistances, classSizes, classes[i]);
@@ -99,6 +101,11 @@ internal static class LatentSeparation
                 lock (gate)
                 {
                     correct += state.Correct;
+                    for (int c = 0; c < classCount; c++)
+                    {
+                        correctPerClass[c] += state.CorrectPerClass[c];
+                    }
+
                     silhouetteSum += state.SilhouetteSum;
                     silhouetteCount += state.SilhouetteCount;
                 }
@@ -110,6 +117,8 @@ internal static class LatentSeparation
             Images = count,
             NeighbourCount = k,
             NearestNeighbourAccuracy = (double)correct / count,
+            NearestNeighbourAccuracyPerLabel = Enumerable.Range(0, classCount)
+                .Select(c => classSizes[c] == 0 ? double.NaN : (double)correctPerClass[c] / classSizes[c]).ToArray(),
             Silhouette = silhouetteCount == 0 ? 0 : silhouetteSum / silhouetteCount,
         };
     }

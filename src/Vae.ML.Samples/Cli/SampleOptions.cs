@@ -119,16 +119,14 @@ internal sealed class SampleOptions
         AtLeastNullable(TestLimit, 1);
         LearningRate.Validators.Add(result =>
         {
-            double value = result.GetValueOrDefault<double>();
-            if (!(value > 0) || double.IsInfinity(value))
+            if (TryGetValue(result, out double value) && (!(value > 0) || double.IsInfinity(value)))
             {
                 result.AddError($"--lr must be a positive number, got {value}.");
             }
         });
         Beta.Validators.Add(result =>
         {
-            double value = result.GetValueOrDefault<double>();
-            if (!(value >= 0) || double.IsInfinity(value))
+            if (TryGetValue(result, out double value) && (!(value >= 0) || double.IsInfinity(value)))
             {
                 result.AddError($"--beta must be a finite number >= 0, got {value}.");
             }
@@ -136,15 +134,15 @@ internal sealed class SampleOptions
         Dataset.AcceptOnlyFromAmong(DatasetNames);
         Dataset.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<string>() == "fashion-mnist")
+            // Raw tokens: an unknown name fails AcceptOnlyFromAmong, and reading the value would then throw.
+            if (result.Tokens.Any(token => token.Value == "fashion-mnist"))
             {
                 result.AddError("--dataset fashion-mnist is not yet supported: Vae.ML.Datasets provides MNIST only so far (the official Fashion-MNIST train/test files are not reachable from the build machines). Use --dataset mnist.");
             }
         });
         Device.Validators.Add(result =>
         {
-            string value = result.GetValueOrDefault<string>() ?? "";
-            if (!IsDeviceName(value))
+            if (TryGetValue(result, out string? value) && !IsDeviceName(value ?? ""))
             {
                 result.AddError($"--device must be auto, cpu, cuda or cuda:N, got '{value}'.");
             }
@@ -172,6 +170,24 @@ internal sealed class SampleOptions
         ModelPath = parseResult.GetResult(Model) is null ? null : parseResult.GetValue(Model),
     };
 
+    /// <summary>
+    /// The option's value, or false when it did not convert (System.CommandLine reports that error itself; reading
+    /// the value would throw).
+    /// </summary>
+    internal static bool TryGetValue<T>(OptionResult result, out T value)
+    {
+        try
+        {
+            value = result.GetValueOrDefault<T>();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            value = default!;
+            return false;
+        }
+    }
+
     private static bool IsDeviceName(string value) =>
         value is "auto" or "cpu" or "cuda"
         || (value.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(value.AsSpan(5), out int index) && index >= 0);
@@ -179,8 +195,7 @@ internal sealed class SampleOptions
     private static void AtLeast(Option<int> option, int minimum) =>
         option.Validators.Add(result =>
         {
-            int value = result.GetValueOrDefault<int>();
-            if (value < minimum)
+            if (TryGetValue(result, out int value) && value < minimum)
             {
                 result.AddError($"{option.Name} must be at least {minimum}, got {value}.");
             }
@@ -189,8 +204,7 @@ internal sealed class SampleOptions
     private static void AtLeastNullable(Option<int?> option, int minimum) =>
         option.Validators.Add(result =>
         {
-            int? value = result.GetValueOrDefault<int?>();
-            if (value < minimum)
+            if (TryGetValue(result, out int? value) && value < minimum)
             {
                 result.AddError($"{option.Name} must be at least {minimum}, got {value}.");
             }

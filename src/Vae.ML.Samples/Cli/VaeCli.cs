@@ -74,7 +74,7 @@ internal static class VaeCli
             }
 
             FigureSteps.TrainingLoss(run, trained.Epochs);
-            run.BuildMetrics(trained, separation: null).Save(run.OutputPath("metrics.json"));
+            run.BuildMetrics(trained, separation: null, readability: null).Save(run.OutputPath("metrics.json"));
             Done(context, run, [FigureSteps.TrainingLossFile, "metrics.json", .. ModelFiles.Available ? new[] { SampleRun.ModelFileName } : []]);
         }));
         return command;
@@ -130,9 +130,9 @@ internal static class VaeCli
         var steps = new Option<int>("--steps") { Description = "Decoded points on the line, end points included (at least 2).", DefaultValueFactory = _ => 10 };
         steps.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() < 2)
+            if (SampleOptions.TryGetValue(result, out int value) && value < 2)
             {
-                result.AddError($"--steps must be at least 2, got {result.GetValueOrDefault<int>()}.");
+                result.AddError($"--steps must be at least 2, got {value}.");
             }
         });
         return FigureCommand(context, options, "interpolate",
@@ -182,7 +182,9 @@ internal static class VaeCli
         results.Add(FigureSteps.Manifold(run, model, 20));
         results.Add(FigureSteps.Interpolation(run, model, 0, Math.Min(1, run.TestImages.Labels.Length - 1), 10));
 
-        ReportMetrics metrics = run.BuildMetrics(trained, separation);
+        ReadabilitySummary readability = ReadabilityStep.Measure(run, model);
+        context.WriteLine(ReadabilityStep.Describe(readability));
+        ReportMetrics metrics = run.BuildMetrics(trained, separation, readability);
         metrics.Save(run.OutputPath("metrics.json"));
         List<FigureEntry> figures = results.Where(r => r.Figure is not null).Select(r => r.Figure!).ToList();
         List<string> notes = results.Where(r => r.Note is not null).Select(r => r.Note!).ToList();
@@ -241,9 +243,9 @@ internal static class VaeCli
     private static void Positive(Option<int> option) =>
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() < 1)
+            if (SampleOptions.TryGetValue(result, out int value) && value < 1)
             {
-                result.AddError($"{option.Name} must be at least 1, got {result.GetValueOrDefault<int>()}.");
+                result.AddError($"{option.Name} must be at least 1, got {value}.");
             }
         });
 }

@@ -89,8 +89,48 @@ internal sealed record LatentSeparationSummary
     /// <summary>Leave-one-out k-nearest-neighbour accuracy of predicting the digit from the latent mean.</summary>
     public required double NearestNeighbourAccuracy { get; init; }
 
+    /// <summary>The same accuracy for the images of each label (index = digit); NaN for a label without images.</summary>
+    public required IReadOnlyList<double> NearestNeighbourAccuracyPerLabel { get; init; }
+
     /// <summary>Mean silhouette coefficient with the digit labels as clusters (-1..1; higher = better separated).</summary>
     public required double Silhouette { get; init; }
+}
+
+/// <summary>
+/// "Reconstructions are readable", "samples resemble valid digits", measured with an independent judge: a
+/// k-nearest-neighbour digit classifier in pixel space over the training images
+/// (<see cref="Analysis.PixelNearestNeighbours"/>). An image counts as unambiguous when at least
+/// <see cref="AgreementThreshold"/> of its neighbours share one digit.
+/// </summary>
+internal sealed record ReadabilitySummary
+{
+    public required int NeighbourCount { get; init; }
+    public required double AgreementThreshold { get; init; }
+    public required int ReferenceImages { get; init; }
+
+    /// <summary>Real test images judged (the first ones), the baseline.</summary>
+    public required int TestImages { get; init; }
+
+    /// <summary>How often the judge names the true digit of a real test image.</summary>
+    public required double TestAccuracy { get; init; }
+
+    /// <summary>Fraction of real test images judged unambiguous.</summary>
+    public required double TestUnambiguous { get; init; }
+
+    /// <summary>How often the judge names the true digit of the reconstruction of a test image (same images).</summary>
+    public required double ReconstructionAccuracy { get; init; }
+
+    /// <summary>Fraction of reconstructions judged unambiguous.</summary>
+    public required double ReconstructionUnambiguous { get; init; }
+
+    /// <summary>Images decoded from z ~ N(0, I) that were judged.</summary>
+    public required int GeneratedImages { get; init; }
+
+    /// <summary>Fraction of generated images judged unambiguous.</summary>
+    public required double GeneratedUnambiguous { get; init; }
+
+    /// <summary>How many generated images the judge assigned to each digit (index = digit).</summary>
+    public required IReadOnlyList<int> GeneratedLabelCounts { get; init; }
 }
 
 /// <summary>Everything <c>metrics.json</c> holds.</summary>
@@ -102,11 +142,15 @@ internal sealed record ReportMetrics
     public double? FinalTestLoss { get; init; }
     public double? FinalTestLossAtMean { get; init; }
     public required double MeanSecondsPerEpoch { get; init; }
+
+    /// <summary>Median training seconds per epoch (robust to a machine busy with other work for a while).</summary>
+    public required double MedianSecondsPerEpoch { get; init; }
     public required double TotalTrainingSeconds { get; init; }
     public required string Device { get; init; }
     public required SoftwareVersions Versions { get; init; }
     public TrainingCurveSummary? TrainingCurve { get; init; }
     public LatentSeparationSummary? LatentSeparation { get; init; }
+    public ReadabilitySummary? Readability { get; init; }
 
     /// <summary>Options for reading and writing metrics.json (camelCase, indented, nulls kept so fields are always present).</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new()

@@ -36,7 +36,10 @@ internal static class FigureSteps
             (last.TestLoss is double test ? string.Create(CultureInfo.InvariantCulture, $", test loss {test:F1}") : "") +
             (reference is null ? "." : "; open markers: the PyTorch reference at epoch 20.") +
             string.Create(CultureInfo.InvariantCulture,
-                $" Right: the train loss split into reconstruction (BCE, {first.TrainReconstructionLoss:F1} to {last.TrainReconstructionLoss:F1}) and KL divergence ({first.TrainKlDivergence:F2} to {last.TrainKlDivergence:F2}): the decoder gets better while the encoder spends more information in the latent code.");
+                $" Right: the train loss split into reconstruction (BCE, {first.TrainReconstructionLoss:F1} to {last.TrainReconstructionLoss:F1}) and KL divergence ({first.TrainKlDivergence:F2} to {last.TrainKlDivergence:F2}).") +
+            (epochs.Count > 2 && last.TrainKlDivergence > epochs.Min(e => e.TrainKlDivergence)
+                ? " The KL term rises again after its minimum while BCE keeps falling: the encoder spends more information in the latent code to reconstruct better."
+                : "");
         return new FigureResult(new FigureEntry(TrainingLossFile, "Training loss", caption), null);
     }
 

@@ -141,7 +141,7 @@ internal sealed class SampleRun
     public float[] EncodeTest(VaeTransformer model) => model.Encode(TestImages.Pixels);
 
     /// <summary>Everything metrics.json holds, for a model trained in this run.</summary>
-    public ReportMetrics BuildMetrics(TrainedModel trained, LatentSeparationSummary? separation)
+    public ReportMetrics BuildMetrics(TrainedModel trained, LatentSeparationSummary? separation, ReadabilitySummary? readability)
     {
         IReadOnlyList<EpochRecord> epochs = trained.Epochs;
         VaeTransformer model = trained.Model;
@@ -166,11 +166,13 @@ internal sealed class SampleRun
             FinalTestLoss = epochs.Count > 0 ? epochs[^1].TestLoss : null,
             FinalTestLossAtMean = epochs.Count > 0 ? epochs[^1].TestLossAtMean : null,
             MeanSecondsPerEpoch = epochs.Count > 0 ? epochs.Average(e => e.Seconds) : 0,
+            MedianSecondsPerEpoch = Median(epochs.Select(e => e.Seconds)),
             TotalTrainingSeconds = trained.TotalSeconds,
             Device = model.Device,
             Versions = CurrentVersions(),
             TrainingCurve = epochs.Count > 0 ? TrainingCurveAnalysis.Summarize(epochs) : null,
             LatentSeparation = separation,
+            Readability = readability,
         };
     }
 
@@ -184,6 +186,18 @@ internal sealed class SampleRun
         OperatingSystem = RuntimeInformation.OSDescription,
         ProcessorCount = Environment.ProcessorCount,
     };
+
+    private static double Median(IEnumerable<double> values)
+    {
+        double[] sorted = values.Order().ToArray();
+        if (sorted.Length == 0)
+        {
+            return 0;
+        }
+
+        int middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
 
     private MnistImages Load(MnistSplit split, int? limit)
     {

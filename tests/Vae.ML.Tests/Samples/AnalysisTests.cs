@@ -177,3 +177,38 @@ public class LatentSeparationTests
             .Should().Throw<ArgumentException>().WithMessage("*point 1, dimension 1*");
     }
 }
+
+public class PixelNearestNeighboursTests
+{
+    [Fact]
+    public void Votes_follow_the_nearest_reference_images()
+    {
+        // 4-pixel "images": three references of label 0 near (0,0,0,0), two of label 1 near (1,1,1,1).
+        float[] references =
+        [
+            0, 0, 0, 0,
+            0.1f, 0, 0, 0,
+            0, 0.1f, 0, 0,
+            1, 1, 1, 1,
+            0.9f, 1, 1, 1,
+        ];
+        byte[] labels = [0, 0, 0, 1, 1];
+        var judge = new PixelNearestNeighbours(references, labels, pixelsPerImage: 4, neighbourCount: 3);
+
+        NeighbourVote[] votes = judge.Classify([0.05f, 0, 0, 0, /**/ 1, 1, 0.9f, 1, /**/ 0.5f, 0.5f, 0.5f, 0.6f]);
+
+        votes[0].Should().Be(new NeighbourVote(0, 1.0));
+        votes[1].Should().Be(new NeighbourVote(1, 2.0 / 3));
+        votes[2].Label.Should().Be(1, "(0.5, 0.5, 0.5, 0.6) is nearer to both label-1 references than to any label-0 one");
+        votes[2].Agreement.Should().BeApproximately(2.0 / 3, 1e-12);
+    }
+
+    [Fact]
+    public void Mismatched_sizes_are_rejected()
+    {
+        FluentActions.Invoking(() => new PixelNearestNeighbours(new float[7], new byte[2], 4, 1))
+            .Should().Throw<ArgumentException>().WithMessage("*2 reference images x 4 pixels = 8 values, got 7*");
+        var judge = new PixelNearestNeighbours(new float[8], new byte[2], 4, 1);
+        FluentActions.Invoking(() => judge.Classify(new float[6])).Should().Throw<ArgumentException>().WithMessage("*6 values*4-pixel*");
+    }
+}

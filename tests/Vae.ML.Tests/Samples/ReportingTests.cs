@@ -39,11 +39,22 @@ public class ReportingTests
             FinalTestLoss = history[^1].TestLoss,
             FinalTestLossAtMean = history[^1].TestLossAtMean,
             MeanSecondsPerEpoch = 3,
+            MedianSecondsPerEpoch = 3,
             TotalTrainingSeconds = 3 * epochs,
             Device = "cpu",
             Versions = new SoftwareVersions { VaeMl = "0.1.0", TorchSharp = "0.107.0", MlNet = "5.0.1", DotNet = ".NET 10", OperatingSystem = "Linux", ProcessorCount = 2 },
             TrainingCurve = TrainingCurveAnalysis.Summarize(history),
-            LatentSeparation = new LatentSeparationSummary { Dimensions = 2, Images = 10_000, NeighbourCount = 5, NearestNeighbourAccuracy = 0.8, Silhouette = 0.1 },
+            LatentSeparation = new LatentSeparationSummary
+            {
+                Dimensions = 2, Images = 10_000, NeighbourCount = 5, NearestNeighbourAccuracy = 0.8, Silhouette = 0.1,
+                NearestNeighbourAccuracyPerLabel = [0.95, 0.99, 0.7, 0.6, 0.4, 0.3, 0.9, 0.92, 0.6, 0.45],
+            },
+            Readability = new ReadabilitySummary
+            {
+                NeighbourCount = 10, AgreementThreshold = 0.8, ReferenceImages = 60_000, TestImages = 1000,
+                TestAccuracy = 0.96, TestUnambiguous = 0.9, ReconstructionAccuracy = 0.7, ReconstructionUnambiguous = 0.6,
+                GeneratedImages = 1000, GeneratedUnambiguous = 0.45, GeneratedLabelCounts = [100, 150, 50, 120, 80, 60, 110, 130, 90, 110],
+            },
         };
     }
 
@@ -95,6 +106,12 @@ public class ReportingTests
         markdown.Should().Contain("> a note");
         markdown.Should().Contain("vae-ml report");
         markdown.Should().Contain("5-nearest-neighbour accuracy of the digit from the latent mean: 80.0%");
+        markdown.Should().Contain("partly: clear for 1 (99%), 0 (95%), 7 (92%), 6 (90%); mixed with neighbours for 9 (45%), 4 (40%), 5 (30%)");
+        markdown.Should().Contain("names the true digit for 70.0% of the reconstructions of the first 1,000 test images (96.0% for the originals)");
+        markdown.Should().Contain("| partly (73% of the real-image rate) |");
+        markdown.Should().Contain("45.0% of 1,000 images decoded from z ~ N(0, I) are unambiguous");
+        markdown.Should().Contain("| partly (50% of the real-image rate) |");
+        markdown.Should().Contain("digits assigned: 0: 100, 1: 150, 2: 50");
         markdown.Should().NotContain("configuration differs");
     }
 
