@@ -19,6 +19,9 @@ internal static class MlNetInternals
     /// <summary>Whether the host has been cancelled (<c>MLContext.CancelExecution</c>, which is internal to ML.NET).</summary>
     public static bool IsCancelled(IHost host) => host is ICancelable { IsCanceled: true };
 
+    /// <summary>ML.NET's own "stop everything" (<c>MLContext.CancelExecution</c> is internal); used by tests.</summary>
+    public static void CancelExecution(MLContext mlContext) => mlContext.CancelExecution();
+
     /// <summary>A column requirement or promise for <see cref="IEstimator{TTransformer}.GetOutputSchema"/>.</summary>
     public static SchemaShape.Column VectorColumn(string name, DataViewType itemType)
         => new(name, SchemaShape.Column.VectorKind.Vector, itemType, isKey: false);

@@ -146,6 +146,26 @@ public class VaePipelineTests
     }
 
     [Fact]
+    public void Cancelling_the_MLContext_stops_training_too()
+    {
+        var ml = new MLContext(seed: 0);
+        var options = Options(epochs: 50);
+        var epochs = 0;
+        options.Progress = new Reporter(_ =>
+        {
+            if (++epochs == 1)
+            {
+                Vae.ML.Internals.MlNetInternals.CancelExecution(ml);
+            }
+        });
+
+        var fit = () => ml.Transforms.Vae(options).Fit(SyntheticData.Load(ml, 128));
+
+        fit.Should().Throw<OperationCanceledException>().WithMessage("*MLContext*");
+        epochs.Should().Be(1);
+    }
+
+    [Fact]
     public void Epochs_are_logged_to_the_ILogger_and_to_MLContext_Log()
     {
         var ml = new MLContext(seed: 0);
