@@ -101,7 +101,7 @@ internal static class FigureSteps
         ReportFigures.SaveManifold(run.OutputPath(ManifoldFile), decodings, grid, grid, model.LatentDimension);
         string which = model.LatentDimension == 2 ? "the latent plane" : $"latent dimensions 1 and 2 (the other {model.LatentDimension - 2} held at 0)";
         string caption = string.Create(CultureInfo.InvariantCulture,
-            $"Decodings of a {side}x{side} grid over {which}, at the N(0, 1) quantiles of probabilities 0.05 to 0.95 (z from {grid[0]:F2} to {grid[^1]:F2}), as in the Keras VAE example: neighbouring points decode to similar digits, and the digits blend into each other.");
+            $"Decodings of a {side}x{side} grid over {which}, at the N(0, 1) quantiles of probabilities 0.05 to 0.95 (z from {grid[0]:F2} to {grid[^1]:F2}), as in the Keras VAE example; compare with the latent-space scatter (same z\u2081, z\u2082 axes; the grid covers its central part).");
         return new FigureResult(new FigureEntry(ManifoldFile, "Latent manifold", caption), null);
     }
 
