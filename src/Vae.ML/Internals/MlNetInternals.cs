@@ -35,6 +35,13 @@ internal static class MlNetInternals
     public static SchemaShape.Column ScalarColumn(string name, DataViewType itemType)
         => new(name, SchemaShape.Column.VectorKind.Scalar, itemType, isKey: false);
 
+    /// <summary>Finds a column of a <see cref="SchemaShape"/> by name (ML.NET's TryFindColumn is internal).</summary>
+    public static bool TryFindColumn(SchemaShape shape, string name, out SchemaShape.Column column)
+        => shape.TryFindColumn(name, out column);
+
+    /// <summary>A column's type as ML.NET words it in its own messages, e.g. "Vector&lt;Single&gt;".</summary>
+    public static string Describe(SchemaShape.Column column) => column.GetTypeString();
+
     /// <summary>Adds or replaces columns of a <see cref="SchemaShape"/>, as ML.NET's estimators do.</summary>
     public static SchemaShape WithColumns(SchemaShape input, IEnumerable<SchemaShape.Column> columns)
     {
