@@ -93,15 +93,7 @@ public class PyTorchInteropTests(Xunit.Abstractions.ITestOutputHelper output)
         var matrix = SyntheticData.Matrix(test);
         File.WriteAllBytes(inputs, MemoryMarshal.AsBytes(matrix.AsSpan()).ToArray());
 
-        var start = new ProcessStartInfo(PyTorchFactAttribute.Python,
-            [Path.Combine(AppContext.BaseDirectory, "Persistence", "pytorch_test_loss.py"), PyTorchFactAttribute.ReferenceScript!, weights, inputs])
-        { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var process = Process.Start(start)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        process.ExitCode.Should().Be(0, $"the PyTorch script failed: {errors.Result}");
-        using var result = JsonDocument.Parse(stdout);
+        using var result = RunScript(weights, inputs);
         var pytorchAtMean = result.RootElement.GetProperty("test_loss_at_mean").GetDouble();
         var pytorchSampled = result.RootElement.GetProperty("test_loss_sampled").GetDouble();
 
@@ -114,5 +106,38 @@ public class PyTorchInteropTests(Xunit.Abstractions.ITestOutputHelper output)
         // With z sampled the two draw different noise; over 300 images the means still agree closely.
         pytorchSampled.Should().BeApproximately(last.ValidationLoss!.Value, 2.0);
         result.RootElement.GetProperty("rows").GetInt32().Should().Be(300);
+    }
+
+    [PyTorchFact]
+    public void Weights_trained_in_PyTorch_import_and_score_the_same()
+    {
+        var inputs = SyntheticData.Matrix(SyntheticData.Rows(256, seed: 4, width: Width));
+        using var scratch = new ScratchDirectory();
+        var weights = scratch.File("pytorch.safetensors");
+        var inputPath = scratch.File("inputs.f32");
+        File.WriteAllBytes(inputPath, MemoryMarshal.AsBytes(inputs.AsSpan()).ToArray());
+
+        using var result = RunScript(weights, inputPath, "--train-steps", "30", "--latent", "3");
+        var options = new VaeOptions { LatentDimension = 3, Device = "cpu" };
+        using var vae = VaeTransformer.ImportSafetensors(new MLContext(), weights, options);
+
+        var pytorchAtMean = result.RootElement.GetProperty("test_loss_at_mean").GetDouble();
+        var vaeMlAtMean = vae.Score(inputs).Average(s => (double)s);
+        output.WriteLine($"PyTorch-trained model: PyTorch at mean {pytorchAtMean:F5}, Vae.ML Score mean {vaeMlAtMean:F5}");
+        vae.InputSize.Should().Be(Width);
+        vaeMlAtMean.Should().BeApproximately(pytorchAtMean, 0.1);
+    }
+
+    private static JsonDocument RunScript(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(PyTorchFactAttribute.Python,
+            [Path.Combine(AppContext.BaseDirectory, "Persistence", "pytorch_test_loss.py"), PyTorchFactAttribute.ReferenceScript!, .. arguments])
+        { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        using var process = Process.Start(start)!;
+        var errors = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        process.ExitCode.Should().Be(0, $"the PyTorch script failed: {errors.Result}");
+        return JsonDocument.Parse(stdout);
     }
 }
