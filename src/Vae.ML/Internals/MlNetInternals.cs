@@ -27,6 +27,9 @@ internal static class MlNetInternals
     /// <summary>Whether the host has been cancelled (<c>MLContext.CancelExecution</c>, which is internal to ML.NET).</summary>
     public static bool IsCancelled(IHost host) => host is ICancelable { IsCanceled: true };
 
+    /// <summary>ML.NET's own "stop everything" (<c>MLContext.CancelExecution</c> is internal); used by tests.</summary>
+    public static void CancelExecution(MLContext mlContext) => mlContext.CancelExecution();
+
     /// <summary>A column requirement or promise for <see cref="IEstimator{TTransformer}.GetOutputSchema"/>.</summary>
     public static SchemaShape.Column VectorColumn(string name, DataViewType itemType)
         => new(name, SchemaShape.Column.VectorKind.Vector, itemType, isKey: false);
@@ -41,6 +44,9 @@ internal static class MlNetInternals
 
     /// <summary>A column's type as ML.NET words it in its own messages, e.g. "Vector&lt;Single&gt;".</summary>
     public static string Describe(SchemaShape.Column column) => column.GetTypeString();
+
+    /// <summary>The <see cref="SchemaShape"/> of a schema (ML.NET's estimator chains compute it the same way).</summary>
+    public static SchemaShape ShapeOf(DataViewSchema schema) => SchemaShape.Create(schema);
 
     /// <summary>Adds or replaces columns of a <see cref="SchemaShape"/>, as ML.NET's estimators do.</summary>
     public static SchemaShape WithColumns(SchemaShape input, IEnumerable<SchemaShape.Column> columns)

@@ -16,6 +16,7 @@ internal sealed class VaeModel : IDisposable
     private static readonly object GlobalRandomLock = new();
 
     private readonly object _forwardLock = new();
+    private Tensor? _randomStateAfterInit;
     private bool _disposed;
 
     private VaeModel(VaeNetwork network, Device device, VaeArchitecture architecture)
@@ -41,14 +42,31 @@ internal sealed class VaeModel : IDisposable
         Runtime.TorchRuntime.EnsureInitialized();
         var resolved = ResolveDevice(device);
         VaeNetwork network;
+        Tensor stateAfterInit;
         lock (GlobalRandomLock)
         {
             torch.random.manual_seed(seed);
             network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
+            stateAfterInit = torch.random.get_rng_state();
         }
 
         network.to(resolved);
-        return new VaeModel(network, resolved, architecture);
+        return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit };
+    }
+
+    /// <summary>
+    /// A CPU generator that continues exactly where the seeded initialisation left torch's global generator, as the
+    /// PyTorch script's later <c>randperm</c>/<c>randn_like</c> calls do, but private to this training run.
+    /// </summary>
+    public Generator CreateGeneratorAfterInit(long seed)
+    {
+        var generator = new Generator((ulong)seed, torch.CPU);
+        if (_randomStateAfterInit is not null)
+        {
+            generator.set_state(_randomStateAfterInit);
+        }
+
+        return generator;
     }
 
     /// <summary>Checks the spelling of a device name without touching TorchSharp.</summary>
@@ -247,6 +265,7 @@ internal sealed class VaeModel : IDisposable
             if (!_disposed)
             {
                 _disposed = true;
+                _randomStateAfterInit?.Dispose();
                 Network.Dispose();
             }
         }

@@ -10,14 +10,13 @@ internal sealed record VaeTrainingSettings(int Epochs, int BatchSize, double Lea
 
 /// <summary>
 /// The report's training loop: Adam, reshuffled every epoch, per-batch loss summed over the batch's images,
-/// epoch loss reported per image. Randomness comes from generators owned by the loop, so concurrent trainings in one
-/// process do not disturb each other and a seed gives bit-identical results on CPU.
+/// epoch loss reported per image. Random numbers are drawn in the PyTorch script's order (initialisation, then per
+/// epoch one randperm and one randn per batch, then one randn per validation batch) from a generator that continues
+/// the seeded initialisation's stream, so a seed reproduces the script's numbers on CPU; the generator is private to the
+/// run, so concurrent trainings in one process do not disturb each other.
 /// </summary>
 internal static class VaeTrainingLoop
 {
-    /// <summary>Rows scored per forward pass when evaluating validation data.</summary>
-    private const int EvaluationBatchSize = 1024;
-
     public static List<VaeEpochMetrics> Run(
         VaeModel model,
         ITrainingFeatures train,
@@ -29,8 +28,11 @@ internal static class VaeTrainingLoop
         var history = new List<VaeEpochMetrics>();
         var network = model.Network;
         using var optimizer = torch.optim.Adam(network.parameters(), settings.LearningRate);
-        using var shuffleGenerator = new Generator((ulong)settings.Seed, torch.CPU);
-        using var noiseGenerator = new Generator((ulong)(settings.Seed + 1), model.Device);
+        using var shuffleGenerator = model.CreateGeneratorAfterInit(settings.Seed);
+
+        // On CUDA the noise comes from the device's own generator, seeded as torch.manual_seed seeds it.
+        using var deviceGenerator = model.Device.type == DeviceType.CPU ? null : new Generator((ulong)settings.Seed, model.Device);
+        var noiseGenerator = deviceGenerator ?? shuffleGenerator;
 
         // Data that fits is uploaded once; each batch is then an index_select of a fresh permutation.
         using var resident = train is FeatureMatrix matrix ? model.ToDevice(matrix.Values, matrix.Rows, matrix.Width) : null;
@@ -80,7 +82,7 @@ internal static class VaeTrainingLoop
 
             if (validation is not null)
             {
-                var (sampled, atMean) = Evaluate(model, validation, settings.Beta, settings.Seed + 1000L * epoch);
+                var (sampled, atMean) = Evaluate(model, validation, settings.Beta, settings.BatchSize, noiseGenerator);
                 metrics = metrics with { ValidationLoss = sampled, ValidationLossAtMean = atMean };
             }
 
@@ -123,17 +125,19 @@ internal static class VaeTrainingLoop
         }
     }
 
-    /// <summary>Per-image loss on <paramref name="data"/>: with z sampled (as the reference's test loss) and at z = μ.</summary>
-    public static (double Sampled, double AtMean) Evaluate(VaeModel model, FeatureMatrix data, double beta, long seed)
+    /// <summary>
+    /// Per-image loss on <paramref name="data"/>: with z sampled (the reference's test loss, in batches of the training
+    /// batch size so the same random numbers are drawn) and at z = μ (the Score column's definition).
+    /// </summary>
+    public static (double Sampled, double AtMean) Evaluate(VaeModel model, FeatureMatrix data, double beta, int batchSize, Generator generator)
     {
         var network = model.Network;
         network.eval();
         using var noGrad = torch.no_grad();
-        using var generator = new Generator((ulong)seed, model.Device);
         double sampled = 0, atMean = 0;
-        for (var start = 0; start < data.Rows; start += EvaluationBatchSize)
+        for (var start = 0; start < data.Rows; start += batchSize)
         {
-            var rows = Math.Min(EvaluationBatchSize, data.Rows - start);
+            var rows = Math.Min(batchSize, data.Rows - start);
             using var scope = torch.NewDisposeScope();
             var x = model.ToDevice(data.RowSpan(start, rows), rows, data.Width);
             var (logits, mu, logVar) = network.forward(x, generator);

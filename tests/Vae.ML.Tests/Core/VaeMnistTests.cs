@@ -1,0 +1,36 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Vae.ML.Datasets;
+using Vae.ML.Tests.Datasets;
+
+namespace Vae.ML.Tests.Core;
+
+/// <summary>The report's network on a real MNIST subset (a few thousand images, two epochs).</summary>
+[Collection(MnistCollection.Name)]
+public class VaeMnistTests(MnistDataFixture mnist)
+{
+    [Fact]
+    public void Report_network_learns_MNIST_and_Score_is_the_per_image_loss_at_the_mean()
+    {
+        var ml = new MLContext(seed: 0);
+        var train = mnist.Train.Take(3000).ToDataView(ml);
+        var test = mnist.Test.Take(1000);
+        var options = new VaeOptions { Epochs = 2, Seed = 0, Device = "cpu", ValidationData = test.ToDataView(ml) };
+
+        using var vae = ml.Transforms.Vae(options).Fit(train);
+
+        vae.InputSize.Should().Be(784);
+        vae.HiddenSizes.Should().Equal(400);
+        var (first, last) = (vae.History[0], vae.History[^1]);
+        last.TrainLoss.Should().BeLessThan(first.TrainLoss);
+        last.ValidationLoss.Should().BeLessThan(first.ValidationLoss!.Value);
+
+        // Untrained, the summed BCE of 784 pixels is ≈ 543 nats (784·ln 2); two short epochs already give far less.
+        last.ValidationLoss!.Value.Should().BeInRange(150, 230);
+
+        var scored = vae.Transform(test.ToDataView(ml));
+        var scores = scored.GetColumn<float>(vae.ScoreColumnName).ToArray();
+        ((double)scores.Average()).Should().BeApproximately(last.ValidationLossAtMean!.Value, 1e-3 * last.ValidationLossAtMean.Value);
+        scored.Schema["Reconstruction"].Type.Should().Be(new VectorDataViewType(NumberDataViewType.Single, 784));
+    }
+}
