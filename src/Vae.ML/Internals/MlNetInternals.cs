@@ -16,7 +16,7 @@ namespace Vae.ML.Internals;
 /// Every use of ML.NET's non-public surface lives in this file. Vae.ML compiles against publicized copies of
 /// Microsoft.ML.Core/Data (build/MlNetInternals.targets) and declares IgnoresAccessChecksTo for them, so these calls
 /// run against the real assemblies. A change in ML.NET breaks here, in one place, and the tests in
-/// MlNetInternalsTests fail loudly.
+/// Persistence/MlNetContractTests fail loudly.
 /// </summary>
 internal static class MlNetInternals
 {

@@ -43,6 +43,15 @@ internal static class VaeModelFile
     public static void Write(Stream stream, VaeSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        // Never write a file that Read would reject.
+        var layout = VaeParameterLayout.For(snapshot.Architecture);
+        if (layout.Count != snapshot.Parameters.Count
+            || layout.Zip(snapshot.Parameters).Any(p => p.First.Name != p.Second.Name || !p.First.Shape.SequenceEqual(p.Second.Shape)
+                || p.Second.Values.Length != p.First.ElementCount))
+        {
+            throw new InvalidOperationException("The network's parameters do not match its architecture; nothing was written.");
+        }
+
         var header = new FileHeader
         {
             Library = LibraryDescription,

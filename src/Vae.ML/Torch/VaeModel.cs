@@ -217,6 +217,8 @@ internal sealed class VaeModel : IDisposable
     {
         lock (_forwardLock)
         {
+            // A disposed network still answers named_parameters(), with nothing useful in it.
+            ObjectDisposedException.ThrowIf(_disposed, this);
             var result = new List<(string, long[], float[])>();
             foreach (var (name, parameter) in Network.named_parameters())
             {

@@ -225,6 +225,14 @@ public class VaeModelFileTests
         FluentActions.Invoking(() => VaeTransformer.Load(ml, scratch.File("missing.vae"))).Should().Throw<FileNotFoundException>();
     }
 
+    [Fact]
+    public void A_disposed_transformer_cannot_be_saved()
+    {
+        var vae = Train(new MLContext(seed: 0));
+        vae.Dispose();
+        FluentActions.Invoking(() => vae.Save(new MemoryStream())).Should().Throw<ObjectDisposedException>();
+    }
+
     private static byte[] SavedModelBytes(out string path, out ScratchDirectory scratch)
     {
         var ml = new MLContext(seed: 0);
