@@ -8,13 +8,14 @@ namespace Vae.ML.Persistence;
 /// Reads exact byte counts from a stream, feeding each byte to an optional running hash, and turns a short read into an
 /// <see cref="InvalidDataException"/> that names the source and what was being read.
 /// </summary>
-internal sealed class ExactReader(Stream stream, string source, IncrementalHash? hash = null)
+internal sealed class ExactReader(Stream stream, string source, IncrementalHash? hash = null, long bytesBefore = 0)
 {
     /// <summary>Arrays start this small and grow with the data that actually arrives, so that a file claiming a huge
     /// tensor cannot make the reader allocate more than the file holds.</summary>
     private const int InitialFloats = 1 << 18;
 
-    public long BytesRead { get; private set; }
+    /// <summary>Bytes consumed so far, counting <c>bytesBefore</c> read by someone else; messages report positions with it.</summary>
+    public long BytesRead { get; private set; } = bytesBefore;
 
     public void ReadExactly(Span<byte> buffer, string what)
     {
@@ -33,6 +34,26 @@ internal sealed class ExactReader(Stream stream, string source, IncrementalHash?
 
         hash?.AppendData(buffer);
         BytesRead += buffer.Length;
+    }
+
+    /// <summary>Reads as much of <paramref name="buffer"/> as the stream holds; returns how much that was.</summary>
+    public int ReadUpTo(Span<byte> buffer)
+    {
+        var filled = 0;
+        while (filled < buffer.Length)
+        {
+            var n = stream.Read(buffer[filled..]);
+            if (n == 0)
+            {
+                break;
+            }
+
+            filled += n;
+        }
+
+        hash?.AppendData(buffer[..filled]);
+        BytesRead += filled;
+        return filled;
     }
 
     public byte[] ReadBytes(int count, string what)

@@ -136,13 +136,13 @@ internal static class Safetensors
         var count = entry.ElementCount;
         if (entry.DType == "F32")
         {
-            return new ExactReader(stream, source).ReadFloats(count, $"tensor '{entry.Name}'");
+            return new ExactReader(stream, source, bytesBefore: header.DataStart + entry.Begin).ReadFloats(count, $"tensor '{entry.Name}'");
         }
 
         var result = new float[count];
         var size = ElementSizes[entry.DType];
         var buffer = new byte[Math.Min(count, 1 << 16) * size];
-        var reader = new ExactReader(stream, source);
+        var reader = new ExactReader(stream, source, bytesBefore: header.DataStart + entry.Begin);
         for (long done = 0; done < count;)
         {
             var n = (int)Math.Min(count - done, buffer.Length / size);

@@ -95,13 +95,11 @@ internal static class VaeModelFile
         var reader = new ExactReader(stream, source, hash);
 
         var magic = new byte[Magic.Length];
-        var got = ReadUpTo(stream, magic);
-        if (got < magic.Length || !magic.AsSpan().SequenceEqual(Magic))
+        if (reader.ReadUpTo(magic) < magic.Length || !magic.AsSpan().SequenceEqual(Magic))
         {
             throw new InvalidDataException($"{source} is not a Vae.ML model file (it does not start with the Vae.ML signature).");
         }
 
-        hash.AppendData(magic);
         var version = reader.ReadUInt32("the format version");
         if (version == 0 || version > CurrentVersion)
         {
@@ -129,7 +127,7 @@ internal static class VaeModelFile
 
         var computed = hash.GetHashAndReset();
         var stored = new byte[computed.Length];
-        new ExactReader(stream, source).ReadExactly(stored, "the SHA-256 checksum");
+        new ExactReader(stream, source, bytesBefore: reader.BytesRead).ReadExactly(stored, "the SHA-256 checksum");
         if (!CryptographicOperations.FixedTimeEquals(computed, stored))
         {
             throw new InvalidDataException($"{source} is corrupt: its SHA-256 checksum does not match its contents.");
@@ -209,23 +207,6 @@ internal static class VaeModelFile
 
             put(buffer.AsSpan(0, n * sizeof(float)));
         }
-    }
-
-    private static int ReadUpTo(Stream stream, Span<byte> buffer)
-    {
-        var filled = 0;
-        while (filled < buffer.Length)
-        {
-            var n = stream.Read(buffer[filled..]);
-            if (n == 0)
-            {
-                break;
-            }
-
-            filled += n;
-        }
-
-        return filled;
     }
 
     private sealed class FileHeader

@@ -80,12 +80,17 @@ public class VaeModelFileTests
             for (var length = 0; length < bytes.Length; length++)
             {
                 var load = () => VaeModelFile.Read(new MemoryStream(bytes[..length]), $"'{path}'");
-                load.Should().Throw<InvalidDataException>().WithMessage($"*'{path}'*", $"length {length}");
+                var message = load.Should().Throw<InvalidDataException>().Which.Message;
+                message.Should().StartWith($"'{path}' ", $"length {length}");
+                if (length >= 8)
+                {
+                    message.Should().Contain($"is truncated: it ends after {length} bytes", "the message says where the file ends");
+                }
             }
 
             File.WriteAllBytes(path, bytes[..(bytes.Length - 1)]);
-            var message = FluentActions.Invoking(() => VaeTransformer.Load(new MLContext(), path)).Should().Throw<InvalidDataException>().Which.Message;
-            message.Should().Contain(Path.GetFullPath(path)).And.Contain("truncated").And.Contain("checksum");
+            var lastMessage = FluentActions.Invoking(() => VaeTransformer.Load(new MLContext(), path)).Should().Throw<InvalidDataException>().Which.Message;
+            lastMessage.Should().Contain(Path.GetFullPath(path)).And.Contain("truncated").And.Contain("checksum");
         }
     }
 
