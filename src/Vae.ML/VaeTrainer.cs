@@ -119,7 +119,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         var name = _options.FeatureColumnName;
-        if (!inputSchema.TryFindColumn(name, out var column))
+        if (!MlNetInternals.TryFindColumn(inputSchema, name, out var column))
         {
             throw new ArgumentOutOfRangeException(nameof(VaeOptions.FeatureColumnName), name,
                 $"Input column '{name}' ({nameof(VaeOptions.FeatureColumnName)}) was not found. Columns present: {string.Join(", ", inputSchema.Select(c => c.Name))}.");
@@ -128,7 +128,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         if (column.Kind != SchemaShape.Column.VectorKind.Vector || column.ItemType != NumberDataViewType.Single || column.IsKey)
         {
             throw new ArgumentOutOfRangeException(nameof(VaeOptions.FeatureColumnName), name,
-                $"Input column '{name}' ({nameof(VaeOptions.FeatureColumnName)}) must be a known-size vector of Single, but is {column.GetTypeString()}.");
+                $"Input column '{name}' ({nameof(VaeOptions.FeatureColumnName)}) must be a known-size vector of Single, but is {MlNetInternals.Describe(column)}.");
         }
 
         return MlNetInternals.WithColumns(inputSchema,

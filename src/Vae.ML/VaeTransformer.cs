@@ -12,7 +12,7 @@ namespace Vae.ML;
 /// BCE + β·KL at z = μ (an anomaly score). It also encodes, decodes and samples plain float arrays.
 /// Dispose it to release the network's native memory.
 /// </summary>
-public sealed class VaeTransformer : ITransformer, IDisposable
+public sealed partial class VaeTransformer : ITransformer, IDisposable
 {
     private readonly IHostEnvironment _env;
     private readonly VaeModel _model;
@@ -146,8 +146,7 @@ public sealed class VaeTransformer : ITransformer, IDisposable
 
     /// <summary>Saves the transformer into an ML.NET model (used by <c>mlContext.Model.Save</c>).</summary>
     /// <param name="ctx">ML.NET's save context.</param>
-    void ICanSaveModel.Save(ModelSaveContext ctx)
-        => throw new NotSupportedException("Saving a VaeTransformer inside an ML.NET model is not implemented yet.");
+    void ICanSaveModel.Save(ModelSaveContext ctx) => Internals.MlNetInternals.Save(ctx, Persistence.VaeSnapshot.Of(this));
 
     /// <summary>Releases the network's native memory.</summary>
     public void Dispose() => _model.Dispose();

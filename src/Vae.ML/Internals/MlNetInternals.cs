@@ -1,6 +1,14 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using Vae.ML;
+using Vae.ML.Internals;
+using Vae.ML.Persistence;
+
+// ML.NET finds this through the loader assembly name that SetVersionInfo writes into every saved VaeTransformer, so a
+// process that never touched Vae.ML can load a model without ComponentCatalog.RegisterAssembly.
+[assembly: LoadableClass(typeof(VaeTransformer), typeof(MlNetInternals.VaeTransformerLoader), null, typeof(SignatureLoadModel),
+    "Variational autoencoder", MlNetInternals.LoaderSignature)]
 
 namespace Vae.ML.Internals;
 
@@ -8,7 +16,7 @@ namespace Vae.ML.Internals;
 /// Every use of ML.NET's non-public surface lives in this file. Vae.ML compiles against publicized copies of
 /// Microsoft.ML.Core/Data (build/MlNetInternals.targets) and declares IgnoresAccessChecksTo for them, so these calls
 /// run against the real assemblies. A change in ML.NET breaks here, in one place, and the tests in
-/// MlNetInternalsTests fail loudly.
+/// Persistence/MlNetContractTests fail loudly.
 /// </summary>
 internal static class MlNetInternals
 {
@@ -30,6 +38,13 @@ internal static class MlNetInternals
     public static SchemaShape.Column ScalarColumn(string name, DataViewType itemType)
         => new(name, SchemaShape.Column.VectorKind.Scalar, itemType, isKey: false);
 
+    /// <summary>Finds a column of a <see cref="SchemaShape"/> by name (ML.NET's TryFindColumn is internal).</summary>
+    public static bool TryFindColumn(SchemaShape shape, string name, out SchemaShape.Column column)
+        => shape.TryFindColumn(name, out column);
+
+    /// <summary>A column's type as ML.NET words it in its own messages, e.g. "Vector&lt;Single&gt;".</summary>
+    public static string Describe(SchemaShape.Column column) => column.GetTypeString();
+
     /// <summary>The <see cref="SchemaShape"/> of a schema (ML.NET's estimator chains compute it the same way).</summary>
     public static SchemaShape ShapeOf(DataViewSchema schema) => SchemaShape.Create(schema);
 
@@ -43,5 +58,81 @@ internal static class MlNetInternals
         }
 
         return new SchemaShape(result.Values);
+    }
+
+    /// <summary>Load name of a saved VaeTransformer (at most 24 characters: ML.NET stores it in three ulongs).</summary>
+    public const string LoaderSignature = "VaeMlVaeTransformer";
+
+    /// <summary>Name of the entry, inside the transformer's folder of the model zip, that holds the Vae.ML model file.</summary>
+    public const string ModelEntryName = "VaeModel.bin";
+
+    /// <summary>The ML.NET assembly versions this file was written against; see docs/persistence.md.</summary>
+    public const string SupportedMlNetVersions = "[5.0.1, 6.0)";
+
+    /// <summary>
+    /// Version of the transformer's ML.NET entry (not of the Vae.ML file inside it, which has its own).
+    /// 0x00010001: the entry's main stream is empty and <see cref="ModelEntryName"/> holds the Vae.ML model file.
+    /// </summary>
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "VAEMLTRF",
+        verWrittenCur: 0x00010001,
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(VaeTransformer).Assembly.FullName);
+
+    /// <summary>Writes a transformer into an ML.NET model (<c>mlContext.Model.Save</c> calls this through ICanSaveModel).</summary>
+    public static void Save(ModelSaveContext ctx, VaeSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(ctx);
+        Guard(() =>
+        {
+            ctx.CheckAtModel();
+            ctx.SetVersionInfo(GetVersionInfo());
+            ctx.SaveBinaryStream(ModelEntryName, writer =>
+            {
+                writer.Flush();
+                VaeModelFile.Write(writer.BaseStream, snapshot);
+            });
+        });
+    }
+
+    /// <summary>The factory ML.NET's ComponentCatalog calls (found by <c>LoadableClass</c> above) to load a transformer.</summary>
+    internal static class VaeTransformerLoader
+    {
+        /// <summary>Factory for SignatureLoadModel. Loaded transformers go to the "auto" device.</summary>
+        public static VaeTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+        {
+            ArgumentNullException.ThrowIfNull(env);
+            ArgumentNullException.ThrowIfNull(ctx);
+            VaeSnapshot? snapshot = null;
+            Guard(() =>
+            {
+                ctx.CheckAtModel(GetVersionInfo());
+                if (!ctx.TryLoadBinaryStream(ModelEntryName, reader => snapshot = VaeModelFile.Read(reader.BaseStream, $"The ML.NET model entry '{ctx.Directory}/{ModelEntryName}'")))
+                {
+                    throw new InvalidDataException($"The ML.NET model has a Vae.ML transformer in '{ctx.Directory}' but no '{ModelEntryName}' entry with its weights.");
+                }
+            });
+            return snapshot!.ToTransformer(env, "auto");
+        }
+    }
+
+    /// <summary>
+    /// Turns the errors the runtime raises when an ML.NET member this file uses has changed or disappeared into one that
+    /// says which versions are supported, instead of a bare MissingMethodException deep in a save or load.
+    /// </summary>
+    private static void Guard(Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception e) when (e is MissingMemberException or TypeLoadException or MemberAccessException)
+        {
+            throw new NotSupportedException(
+                $"Vae.ML {typeof(MlNetInternals).Assembly.GetName().Version} supports Microsoft.ML {SupportedMlNetVersions}; this process runs " +
+                $"Microsoft.ML.Core {typeof(IHostEnvironment).Assembly.GetName().Version}, which lacks a member Vae.ML relies on: {e.Message}", e);
+        }
     }
 }

@@ -12,7 +12,10 @@ internal sealed record VaeArchitecture(int InputSize, int[] HiddenSizes, int Lat
 /// </summary>
 internal sealed class VaeModel : IDisposable
 {
-    /// <summary>Module creation draws from torch's global generator: serialise it so a seed means one model.</summary>
+    /// <summary>
+    /// Module creation draws from torch's global generator: serialise it so a seed means one model, and restore the
+    /// generator afterwards so that creating or loading a VAE never changes the application's random stream.
+    /// </summary>
     private static readonly object GlobalRandomLock = new();
 
     private readonly object _forwardLock = new();
@@ -45,9 +48,18 @@ internal sealed class VaeModel : IDisposable
         Tensor stateAfterInit;
         lock (GlobalRandomLock)
         {
-            torch.random.manual_seed(seed);
-            network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
-            stateAfterInit = torch.random.get_rng_state();
+            // Seed, build, and put the application's own global generator state back afterwards.
+            using var applicationState = torch.random.get_rng_state();
+            try
+            {
+                torch.random.manual_seed(seed);
+                network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
+                stateAfterInit = torch.random.get_rng_state();
+            }
+            finally
+            {
+                torch.random.set_rng_state(applicationState);
+            }
         }
 
         network.to(resolved);
@@ -217,6 +229,8 @@ internal sealed class VaeModel : IDisposable
     {
         lock (_forwardLock)
         {
+            // A disposed network still answers named_parameters(), with nothing useful in it.
+            ObjectDisposedException.ThrowIf(_disposed, this);
             var result = new List<(string, long[], float[])>();
             foreach (var (name, parameter) in Network.named_parameters())
             {

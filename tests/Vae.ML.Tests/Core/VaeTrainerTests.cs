@@ -159,6 +159,23 @@ public class VaeTrainerTests
         vae.Transform(data).Schema["Z"].Type.Should().Be(new VectorDataViewType(NumberDataViewType.Single, 3));
     }
 
+    [Fact]
+    public void Training_leaves_torchs_global_generator_as_it_was()
+    {
+        Vae.ML.Runtime.TorchRuntime.EnsureInitialized();
+        var ml = new MLContext(seed: 0);
+        TorchSharp.torch.random.manual_seed(1234);
+        using var expected = TorchSharp.torch.rand(4);
+        TorchSharp.torch.random.manual_seed(1234);
+
+        using (ml.Transforms.Vae(SmallOptions(epochs: 1)).Fit(SyntheticData.Load(ml, 64)))
+        {
+        }
+
+        using var actual = TorchSharp.torch.rand(4);
+        actual.data<float>().ToArray().Should().Equal(expected.data<float>().ToArray());
+    }
+
     /// <summary>Progress&lt;T&gt; posts to the thread pool; tests want the reports in order, now.</summary>
     private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
     {
