@@ -68,14 +68,10 @@ internal static class VaeCli
             var run = new SampleRun(options.Bind(parseResult), context, cancellationToken);
             TrainedModel trained = run.Train();
             using VaeTransformer model = trained.Model;
-            if (ModelFiles.Available)
-            {
-                run.SaveModel(model);
-            }
-
+            run.SaveModel(model);
             FigureSteps.TrainingLoss(run, trained.Epochs);
             run.BuildMetrics(trained, separation: null, readability: null).Save(run.OutputPath("metrics.json"));
-            Done(context, run, [FigureSteps.TrainingLossFile, "metrics.json", .. ModelFiles.Available ? new[] { SampleRun.ModelFileName } : []]);
+            Done(context, run, [FigureSteps.TrainingLossFile, "metrics.json", SampleRun.ModelFileName]);
         }));
         return command;
     }
@@ -169,10 +165,7 @@ internal static class VaeCli
     {
         TrainedModel trained = run.Train();
         using VaeTransformer model = trained.Model;
-        if (ModelFiles.Available)
-        {
-            run.SaveModel(model);
-        }
+        run.SaveModel(model);
 
         var results = new List<FigureResult> { FigureSteps.TrainingLoss(run, trained.Epochs) };
         (FigureResult latent, LatentSeparationSummary separation) = FigureSteps.LatentSpace(run, model);
@@ -197,7 +190,7 @@ internal static class VaeCli
         context.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Final: train loss {metrics.FinalTrainLoss:F2}, test loss {metrics.FinalTestLoss:F2} (z sampled), {metrics.FinalTestLossAtMean:F2} (z = mu); " +
             $"PyTorch reference: {PyTorchReference.TrainLossEpoch20} / {PyTorchReference.TestLossEpoch20} / {PyTorchReference.TestLossAtMeanEpoch20}."));
-        Done(context, run, [.. figures.Select(f => f.FileName), "metrics.json", "report.md", .. ModelFiles.Available ? new[] { SampleRun.ModelFileName } : []]);
+        Done(context, run, [.. figures.Select(f => f.FileName), "metrics.json", "report.md", SampleRun.ModelFileName]);
     }
 
     private static void Done(CliContext context, SampleRun run, IEnumerable<string> files)
@@ -210,7 +203,7 @@ internal static class VaeCli
 
     /// <summary>
     /// Runs a command body, turning the failures a user can fix (bad input, missing data or files - MNIST's
-    /// DatasetUnavailableException is an IOException -, no usable torch backend, cancellation)
+    /// DatasetUnavailableException is an IOException -, a corrupt model file, no usable torch backend, cancellation)
     /// into one clear line on stderr and exit code 1 instead of a stack trace.
     /// </summary>
     private static Task<int> Execute(CliContext context, Action body)
@@ -225,7 +218,7 @@ internal static class VaeCli
             context.Error.WriteLine("Cancelled.");
             return Task.FromResult(130);
         }
-        catch (Exception e) when (e is ArgumentException or IOException or NotSupportedException or UnauthorizedAccessException or TorchBackendException)
+        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or TorchBackendException)
         {
             context.Error.WriteLine($"error: {e.Message}");
             return Task.FromResult(1);

@@ -65,11 +65,7 @@ internal sealed class SampleRun
         }
 
         TrainedModel trained = Train();
-        if (ModelFiles.Available)
-        {
-            SaveModel(trained.Model);
-        }
-
+        SaveModel(trained.Model);
         return trained;
     }
 
@@ -117,13 +113,14 @@ internal sealed class SampleRun
     public string SaveModel(VaeTransformer model)
     {
         string path = OutputPath(ModelFileName);
-        ModelFiles.Save(model, path);
+        model.Save(path);
         context.WriteLine($"Saved the model to {path} (reuse it with --model {path}).");
         return path;
     }
 
-    /// <summary>Loads a model saved by <see cref="SaveModel"/>.</summary>
+    /// <summary>Loads a model saved by <see cref="SaveModel"/> onto the <c>--device</c> device.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not an intact Vae.ML model (the message names it).</exception>
     public VaeTransformer LoadModel(string path)
     {
         if (!File.Exists(path))
@@ -131,7 +128,7 @@ internal sealed class SampleRun
             throw new FileNotFoundException($"--model: the model file '{Path.GetFullPath(path)}' does not exist. Train one with 'vae-ml train' (it writes {ModelFileName} into --out).", path);
         }
 
-        VaeTransformer model = ModelFiles.Load(MLContext, path);
+        VaeTransformer model = VaeTransformer.Load(MLContext, path, Settings.Device);
         context.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Loaded {path}: VAE {model.InputSize}-{string.Join("-", model.HiddenSizes)}-{model.LatentDimension}, beta {model.Beta:G}, device {model.Device}."));
         return model;
