@@ -53,6 +53,9 @@ internal sealed record SoftwareVersions
     public required string DotNet { get; init; }
     public required string OperatingSystem { get; init; }
     public required int ProcessorCount { get; init; }
+
+    /// <summary>Processor model (from /proc/cpuinfo on Linux), or "unknown".</summary>
+    public required string Processor { get; init; }
 }
 
 /// <summary>Numbers derived from the training history (see <see cref="Analysis.TrainingCurveAnalysis"/>).</summary>
@@ -123,6 +126,9 @@ internal sealed record ReadabilitySummary
     /// <summary>Fraction of reconstructions judged unambiguous.</summary>
     public required double ReconstructionUnambiguous { get; init; }
 
+    /// <summary>The most frequent misreadings of reconstructions (true digit, digit read, count), most frequent first.</summary>
+    public required IReadOnlyList<Confusion> ReconstructionConfusions { get; init; }
+
     /// <summary>Images decoded from z ~ N(0, I) that were judged.</summary>
     public required int GeneratedImages { get; init; }
 
@@ -132,6 +138,9 @@ internal sealed record ReadabilitySummary
     /// <summary>How many generated images the judge assigned to each digit (index = digit).</summary>
     public required IReadOnlyList<int> GeneratedLabelCounts { get; init; }
 }
+
+/// <summary>How often images of digit <see cref="Digit"/> were read as <see cref="ReadAs"/>.</summary>
+internal sealed record Confusion(int Digit, int ReadAs, int Count);
 
 /// <summary>Everything <c>metrics.json</c> holds.</summary>
 internal sealed record ReportMetrics

@@ -60,6 +60,9 @@ internal static class ReportWriter
         md.AppendLine(commandLine);
         md.AppendLine("```");
         md.AppendLine();
+        md.AppendLine("(`vae-ml` is `dotnet run --project src/Vae.ML.Samples -c Release --` from the repository root; for a given seed");
+        md.AppendLine("the run repeats bit for bit on the same machine.)");
+        md.AppendLine();
         md.AppendLine("## Configuration");
         md.AppendLine();
         md.AppendLine("| | this run | original report |");
@@ -69,7 +72,7 @@ internal static class ReportWriter
         md.AppendLine(Row("Loss", Beta(config.Beta), "BCE (sum) + KL"));
         md.AppendLine(Row("Optimiser", F($"Adam, lr {config.LearningRate:G}, batch {config.BatchSize}, {config.Epochs} epochs"), "Adam, lr 1e-3, batch 128, 20 epochs"));
         md.AppendLine(Row("Seed", config.Seed?.ToString(Invariant) ?? "none", "not stated (reference run: 0)"));
-        md.AppendLine(Row("Device", $"{metrics.Device} (asked: {config.RequestedDevice}), {metrics.Versions.ProcessorCount} logical CPUs", "CUDA when available"));
+        md.AppendLine(Row("Device", $"{metrics.Device} (asked: {config.RequestedDevice}); {metrics.Versions.ProcessorCount} logical CPUs, {metrics.Versions.Processor}", "CUDA when available"));
         md.AppendLine(Row("Software", $"Vae.ML {metrics.Versions.VaeMl}, TorchSharp {metrics.Versions.TorchSharp}, ML.NET {metrics.Versions.MlNet}, {metrics.Versions.DotNet}", "PyTorch"));
         md.AppendLine();
 
@@ -122,7 +125,10 @@ internal static class ReportWriter
         if (metrics.Readability is ReadabilitySummary r)
         {
             string judge = F($"a {r.NeighbourCount}-nearest-neighbour digit classifier in pixel space over the {r.ReferenceImages:N0} training images");
-            md.AppendLine(F($"| \"Reconstructions are coherent and readable\" | {judge} names the true digit for {r.ReconstructionAccuracy:0.0%} of the reconstructions of the first {r.TestImages:N0} test images ({r.TestAccuracy:0.0%} for the originals); {r.ReconstructionUnambiguous:0.0%} are unambiguous, i.e. {r.AgreementThreshold:0%} of the neighbours agree ({r.TestUnambiguous:0.0%} of the originals) | {Verdict(r.ReconstructionAccuracy / r.TestAccuracy)} |"));
+            string confusions = r.ReconstructionConfusions.Count == 0
+                ? ""
+                : "; most frequent misreadings: " + string.Join(", ", r.ReconstructionConfusions.Select(c => F($"{c.Digit} read as {c.ReadAs} ({c.Count}x)")));
+            md.AppendLine(F($"| \"Reconstructions are coherent and readable\" | {judge} finds {r.ReconstructionUnambiguous:0.0%} of the reconstructions of the first {r.TestImages:N0} test images unambiguous, i.e. {r.AgreementThreshold:0%} of the neighbours agree ({r.TestUnambiguous:0.0%} of the originals), but reads the true digit in only {r.ReconstructionAccuracy:0.0%} ({r.TestAccuracy:0.0%} for the originals){confusions} | readable: {Verdict(r.ReconstructionUnambiguous / r.TestUnambiguous)}; the right digit: {Verdict(r.ReconstructionAccuracy / r.TestAccuracy)} |"));
             string counts = string.Join(", ", r.GeneratedLabelCounts.Select((n, digit) => F($"{digit}: {n}")));
             md.AppendLine(F($"| \"Many samples resemble valid MNIST digits\" | {r.GeneratedUnambiguous:0.0%} of {r.GeneratedImages:N0} images decoded from z ~ N(0, I) are unambiguous for the same classifier ({r.TestUnambiguous:0.0%} of real test images); digits assigned: {counts} | {Verdict(r.GeneratedUnambiguous / r.TestUnambiguous)} |"));
         }

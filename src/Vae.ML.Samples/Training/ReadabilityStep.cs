@@ -48,6 +48,7 @@ internal static class ReadabilityStep
             TestUnambiguous = Unambiguous(real),
             ReconstructionAccuracy = Accuracy(reconstructed, labels),
             ReconstructionUnambiguous = Unambiguous(reconstructed),
+            ReconstructionConfusions = Confusions(reconstructed, labels, top: 3),
             GeneratedImages = count,
             GeneratedUnambiguous = Unambiguous(generated),
             GeneratedLabelCounts = generatedCounts,
@@ -73,6 +74,22 @@ internal static class ReadabilityStep
         }
 
         return (double)right / votes.Length;
+    }
+
+    private static Confusion[] Confusions(NeighbourVote[] votes, ReadOnlySpan<byte> labels, int top)
+    {
+        var counts = new Dictionary<(int Digit, int ReadAs), int>();
+        for (int i = 0; i < votes.Length; i++)
+        {
+            if (votes[i].Label != labels[i])
+            {
+                var key = ((int)labels[i], (int)votes[i].Label);
+                counts[key] = counts.GetValueOrDefault(key) + 1;
+            }
+        }
+
+        return counts.OrderByDescending(pair => pair.Value).ThenBy(pair => pair.Key.Digit).ThenBy(pair => pair.Key.ReadAs)
+            .Take(top).Select(pair => new Confusion(pair.Key.Digit, pair.Key.ReadAs, pair.Value)).ToArray();
     }
 
     private static double Unambiguous(NeighbourVote[] votes) => votes.Count(v => v.Agreement >= AgreementThreshold - 1e-9) / (double)votes.Length;

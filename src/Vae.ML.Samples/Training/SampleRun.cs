@@ -182,7 +182,23 @@ internal sealed class SampleRun
         DotNet = RuntimeInformation.FrameworkDescription,
         OperatingSystem = RuntimeInformation.OSDescription,
         ProcessorCount = Environment.ProcessorCount,
+        Processor = ProcessorModel(),
     };
+
+    private static string ProcessorModel()
+    {
+        try
+        {
+            string? line = File.Exists("/proc/cpuinfo")
+                ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))
+                : null;
+            return line is null ? "unknown" : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
 
     private static double Median(IEnumerable<double> values)
     {

@@ -42,7 +42,7 @@ public class ReportingTests
             MedianSecondsPerEpoch = 3,
             TotalTrainingSeconds = 3 * epochs,
             Device = "cpu",
-            Versions = new SoftwareVersions { VaeMl = "0.1.0", TorchSharp = "0.107.0", MlNet = "5.0.1", DotNet = ".NET 10", OperatingSystem = "Linux", ProcessorCount = 2 },
+            Versions = new SoftwareVersions { VaeMl = "0.1.0", TorchSharp = "0.107.0", MlNet = "5.0.1", DotNet = ".NET 10", OperatingSystem = "Linux", ProcessorCount = 2, Processor = "Test CPU" },
             TrainingCurve = TrainingCurveAnalysis.Summarize(history),
             LatentSeparation = new LatentSeparationSummary
             {
@@ -53,6 +53,7 @@ public class ReportingTests
             {
                 NeighbourCount = 10, AgreementThreshold = 0.8, ReferenceImages = 60_000, TestImages = 1000,
                 TestAccuracy = 0.96, TestUnambiguous = 0.9, ReconstructionAccuracy = 0.7, ReconstructionUnambiguous = 0.6,
+                ReconstructionConfusions = [new Confusion(4, 9, 30), new Confusion(5, 3, 12)],
                 GeneratedImages = 1000, GeneratedUnambiguous = 0.45, GeneratedLabelCounts = [100, 150, 50, 120, 80, 60, 110, 130, 90, 110],
             },
         };
@@ -107,8 +108,10 @@ public class ReportingTests
         markdown.Should().Contain("vae-ml report");
         markdown.Should().Contain("5-nearest-neighbour accuracy of the digit from the latent mean: 80.0%");
         markdown.Should().Contain("partly: clear for 1 (99%), 0 (95%), 7 (92%), 6 (90%); mixed with neighbours for 9 (45%), 4 (40%), 5 (30%)");
-        markdown.Should().Contain("names the true digit for 70.0% of the reconstructions of the first 1,000 test images (96.0% for the originals)");
-        markdown.Should().Contain("| partly (73% of the real-image rate) |");
+        markdown.Should().Contain("finds 60.0% of the reconstructions of the first 1,000 test images unambiguous");
+        markdown.Should().Contain("reads the true digit in only 70.0% (96.0% for the originals); most frequent misreadings: 4 read as 9 (30x), 5 read as 3 (12x)");
+        markdown.Should().Contain("| readable: partly (67% of the real-image rate); the right digit: partly (73% of the real-image rate) |");
+        markdown.Should().Contain("2 logical CPUs, Test CPU");
         markdown.Should().Contain("45.0% of 1,000 images decoded from z ~ N(0, I) are unambiguous");
         markdown.Should().Contain("| partly (50% of the real-image rate) |");
         markdown.Should().Contain("digits assigned: 0: 100, 1: 150, 2: 50");
