@@ -4,5 +4,5 @@ namespace Vae.ML.Samples;
 
 internal static class Program
 {
-    private static int Main(string[] args) => VaeCli.Run(args, CliContext.ForProcess(args));
+    private static Task<int> Main(string[] args) => VaeCli.RunAsync(args, CliContext.ForProcess(args));
 }

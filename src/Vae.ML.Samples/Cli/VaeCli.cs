@@ -15,16 +15,31 @@ namespace Vae.ML.Samples.Cli;
 internal static class VaeCli
 {
     /// <summary>Parses <paramref name="args"/> and runs the chosen command; returns the process exit code.</summary>
-    public static int Run(string[] args, CliContext context, TextWriter? output = null)
+    /// <remarks>
+    /// Ctrl+C / SIGTERM cancel the command's token (training stops at the next batch, exit code 130) instead of
+    /// killing the process. System.CommandLine 2.0.0 does that only for asynchronous invocation with an explicit
+    /// <see cref="InvocationConfiguration.ProcessTerminationTimeout"/>: a configuration created in code has none.
+    /// </remarks>
+    public static Task<int> RunAsync(string[] args, CliContext context, TextWriter? output = null)
     {
-        RootCommand root = BuildRootCommand(context);
+        InvocationConfiguration configuration = Configuration(context, output);
+        configuration.ProcessTerminationTimeout = TimeSpan.FromSeconds(10);
+        return BuildRootCommand(context).Parse(args).InvokeAsync(configuration);
+    }
+
+    /// <summary>Synchronous <see cref="RunAsync"/> for embedding and tests (no signal handling).</summary>
+    public static int Run(string[] args, CliContext context, TextWriter? output = null) =>
+        BuildRootCommand(context).Parse(args).Invoke(Configuration(context, output));
+
+    private static InvocationConfiguration Configuration(CliContext context, TextWriter? output)
+    {
         var configuration = new InvocationConfiguration { Error = context.Error };
         if (output is not null)
         {
             configuration.Output = output;
         }
 
-        return root.Parse(args).Invoke(configuration);
+        return configuration;
     }
 
     /// <summary>Builds the command tree; actions write through <paramref name="context"/>.</summary>
@@ -206,22 +221,24 @@ internal static class VaeCli
     /// DatasetUnavailableException is an IOException -, a corrupt model file, no usable torch backend, cancellation)
     /// into one clear line on stderr and exit code 1 instead of a stack trace.
     /// </summary>
-    private static Task<int> Execute(CliContext context, Action body)
+    private static async Task<int> Execute(CliContext context, Action body)
     {
         try
         {
-            body();
-            return Task.FromResult(0);
+            // Off the calling thread: System.CommandLine installs its Ctrl+C / SIGTERM handler only once the action
+            // has returned its task, so a body that ran synchronously to the end could never be cancelled.
+            await Task.Run(body).ConfigureAwait(false);
+            return 0;
         }
         catch (OperationCanceledException)
         {
             context.Error.WriteLine("Cancelled.");
-            return Task.FromResult(130);
+            return 130;
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException or TorchBackendException)
         {
             context.Error.WriteLine($"error: {e.Message}");
-            return Task.FromResult(1);
+            return 1;
         }
     }
 
