@@ -26,18 +26,23 @@ internal sealed class VaeDataView(IDataView input, VaeRowMapping mapping) : IDat
 /// <summary>
 /// Cursor over the VAE's output. Input columns pass through from the main input cursor. When an output column is
 /// first read at a row, a second input cursor (over the feature column only, same order) reads up to
-/// <see cref="BatchRows"/> rows ahead and the network runs once for all of them. Row ids from both cursors are compared,
-/// so a source whose order is not repeatable falls back to one row per forward pass instead of giving wrong rows.
+/// <see cref="BatchRows"/> rows ahead and the network runs once for all of them. Every row's id is compared with the id
+/// the look-ahead cursor read for it, so a source whose two cursors do not give the same rows in the same order (a
+/// database query without ORDER BY, a queue) falls back to one row per forward pass instead of giving another row's
+/// outputs. Values never throw: odd rows are scored (NaN in, NaN out) and counted in one warning per cursor.
 /// </summary>
 internal sealed class VaeCursor : DataViewRowCursor
 {
     /// <summary>Rows per forward pass.</summary>
     internal const int BatchRows = 1024;
 
+    private const string DataName = "Input data";
+
     private readonly VaeRowMapping _mapping;
     private readonly DataViewRowCursor _input;
     private readonly bool[] _active;
     private readonly RowOutputs? _outputs;
+    private readonly ScoringTally? _tally;
     private readonly ValueGetter<DataViewRowId> _inputId;
     private readonly ValueGetter<VBuffer<float>>? _inputFeatures;
     private readonly IDataView _source;
@@ -54,6 +59,9 @@ internal sealed class VaeCursor : DataViewRowCursor
     private readonly DataViewRowId[] _batchIds;
     private long _batchStart = -1;
     private int _batchCount;
+    private bool _batchReadAhead;
+    private long _servedPosition = -1;
+    private int _servedIndex;
     private VBuffer<float> _featureBuffer;
 
     public VaeCursor(IDataView input, VaeRowMapping mapping, DataViewSchema.Column[] columnsNeeded, int? seed)
@@ -66,11 +74,21 @@ internal sealed class VaeCursor : DataViewRowCursor
         var anyOutput = _active.Any(a => a);
         var inputColumns = mapping.GetDependencies(columnsNeeded).ToList();
         _input = input.GetRowCursor(inputColumns, seed is int s ? new Random(s) : null);
-        _inputId = _input.GetIdGetter();
-        if (anyOutput)
+        try
         {
-            _outputs = new RowOutputs(mapping.Transformer, BatchRows, _active);
-            _inputFeatures = _input.GetGetter<VBuffer<float>>(mapping.FeatureInput);
+            _inputId = _input.GetIdGetter();
+            if (anyOutput)
+            {
+                _inputFeatures = _input.GetGetter<VBuffer<float>>(mapping.FeatureInput);
+                _outputs = new RowOutputs(mapping.Transformer, BatchRows, _active);
+                _tally = new ScoringTally(mapping.Transformer.Environment, "VAE scoring (cursor)");
+            }
+        }
+        catch
+        {
+            // The caller never sees this cursor, so it cannot dispose the input cursor it holds.
+            _input.Dispose();
+            throw;
         }
 
         _batchInputs = anyOutput ? new float[BatchRows * _width] : [];
@@ -88,7 +106,16 @@ internal sealed class VaeCursor : DataViewRowCursor
     public override bool IsColumnActive(DataViewSchema.Column column)
         => column.Index < _mapping.FirstOutputIndex ? _input.IsColumnActive(_mapping.InputSchema[column.Index]) : _active[column.Index - _mapping.FirstOutputIndex];
 
-    public override bool MoveNext() => _input.MoveNext();
+    public override bool MoveNext()
+    {
+        if (_input.MoveNext())
+        {
+            return true;
+        }
+
+        _tally?.Report();
+        return false;
+    }
 
     public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
     {
@@ -110,8 +137,15 @@ internal sealed class VaeCursor : DataViewRowCursor
     {
         if (disposing)
         {
-            _ahead?.Dispose();
-            _input.Dispose();
+            try
+            {
+                _ahead?.Dispose();
+                _input.Dispose();
+            }
+            finally
+            {
+                _tally?.Report();
+            }
         }
 
         base.Dispose(disposing);
@@ -126,12 +160,30 @@ internal sealed class VaeCursor : DataViewRowCursor
             throw new InvalidOperationException("The cursor is not on a row: call MoveNext first.");
         }
 
-        if (_batchStart >= 0 && position >= _batchStart && position < _batchStart + _batchCount)
+        if (position != _servedPosition)
         {
-            return (int)(position - _batchStart);
+            _servedIndex = FindOrCompute(position);
+            _servedPosition = position;
+            _tally!.Count(_outputs!.ValuesOf(_servedIndex));
         }
 
-        if (_batching && TryLoadBatch(position))
+        return _servedIndex;
+    }
+
+    private int FindOrCompute(long position)
+    {
+        if (_batchStart >= 0 && position >= _batchStart && position < _batchStart + _batchCount)
+        {
+            var index = (int)(position - _batchStart);
+            if (!_batchReadAhead || IsCurrentRow(_batchIds[index]))
+            {
+                return index;
+            }
+
+            // The look-ahead cursor read other rows than the input cursor gives: its outputs belong to other rows.
+            StopBatching();
+        }
+        else if (_batching && TryLoadBatch(position))
         {
             return 0;
         }
@@ -140,14 +192,18 @@ internal sealed class VaeCursor : DataViewRowCursor
         return 0;
     }
 
+    private bool IsCurrentRow(DataViewRowId id)
+    {
+        var currentId = default(DataViewRowId);
+        _inputId(ref currentId);
+        return id.Equals(currentId);
+    }
+
     private bool TryLoadBatch(long position)
     {
         if (_ahead is null)
         {
-            var features = _mapping.FeatureInput;
-            _ahead = _source.GetRowCursor([features], _seed is int s ? new Random(s) : null);
-            _aheadId = _ahead.GetIdGetter();
-            _aheadFeatures = _ahead.GetGetter<VBuffer<float>>(features);
+            OpenAhead();
         }
 
         if (_aheadPosition >= position)
@@ -158,7 +214,7 @@ internal sealed class VaeCursor : DataViewRowCursor
 
         while (_aheadPosition < position - 1)
         {
-            if (!_ahead.MoveNext())
+            if (!_ahead!.MoveNext())
             {
                 return StopBatching();
             }
@@ -167,18 +223,16 @@ internal sealed class VaeCursor : DataViewRowCursor
         }
 
         var count = 0;
-        while (count < BatchRows && _ahead.MoveNext())
+        while (count < BatchRows && _ahead!.MoveNext())
         {
             _aheadPosition++;
             _aheadFeatures!(ref _featureBuffer);
-            FeatureColumn.CopyValidated(_featureBuffer, _batchInputs.AsSpan(count * _width, _width), _mapping.FeatureInput.Name, _aheadPosition, "Input data");
+            FeatureColumn.CopyDense(_featureBuffer, _batchInputs.AsSpan(count * _width, _width), _mapping.FeatureInput.Name, _aheadPosition, DataName);
             _aheadId!(ref _batchIds[count]);
             count++;
         }
 
-        var currentId = default(DataViewRowId);
-        _inputId(ref currentId);
-        if (count == 0 || !_batchIds[0].Equals(currentId))
+        if (count == 0 || !IsCurrentRow(_batchIds[0]))
         {
             return StopBatching();
         }
@@ -186,12 +240,33 @@ internal sealed class VaeCursor : DataViewRowCursor
         _outputs!.Compute(_batchInputs, count);
         _batchStart = position;
         _batchCount = count;
+        _batchReadAhead = true;
         return true;
+    }
+
+    private void OpenAhead()
+    {
+        var features = _mapping.FeatureInput;
+        var ahead = _source.GetRowCursor([features], _seed is int s ? new Random(s) : null);
+        try
+        {
+            _aheadId = ahead.GetIdGetter();
+            _aheadFeatures = ahead.GetGetter<VBuffer<float>>(features);
+        }
+        catch
+        {
+            ahead.Dispose();
+            throw;
+        }
+
+        _ahead = ahead;
     }
 
     private bool StopBatching()
     {
         _batching = false;
+        _batchStart = -1;
+        _batchCount = 0;
         _ahead?.Dispose();
         _ahead = null;
         return false;
@@ -200,9 +275,10 @@ internal sealed class VaeCursor : DataViewRowCursor
     private void LoadSingleRow(long position)
     {
         _inputFeatures!(ref _featureBuffer);
-        FeatureColumn.CopyValidated(_featureBuffer, _batchInputs.AsSpan(0, _width), _mapping.FeatureInput.Name, position, "Input data");
+        FeatureColumn.CopyDense(_featureBuffer, _batchInputs.AsSpan(0, _width), _mapping.FeatureInput.Name, position, DataName);
         _outputs!.Compute(_batchInputs, 1);
         _batchStart = position;
         _batchCount = 1;
+        _batchReadAhead = false;
     }
 }
