@@ -180,7 +180,7 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     {
         var rowValues = new RowValues[rows];
         _model.Infer(inputs, rows, mu, logVar, reconstruction, score, Beta, rowValues);
-        var tally = new ScoringTally(_env, $"VaeTransformer.{method}");
+        var tally = new ScoringTally(_env, $"VAE scoring (VaeTransformer.{method})");
         tally.Count(rowValues);
         tally.Report();
     }

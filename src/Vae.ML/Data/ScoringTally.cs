@@ -67,7 +67,8 @@ internal sealed class ScoringTally(IHostEnvironment environment, string pass)
         if (outOfRange > 0)
         {
             parts.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{outOfRange} of {rows} rows had values outside [0, 1], the range the VAE was trained on; they were scored as they are, so expect large Score values for them"));
+                $"{outOfRange} of {rows} rows had values outside [0, 1], the range the VAE was trained on; they were scored as they are, " +
+                $"but binary cross-entropy is a log-likelihood only on [0, 1], so their Score can be very large or even negative (scale pixels by 1/255, or add NormalizeMinMax before the VAE)"));
         }
 
         if (notFinite > 0)

@@ -84,7 +84,8 @@ internal sealed class VaeRowMapping : IRowToRowMapper
 
     /// <summary>
     /// One mapped row: computes the outputs of the input's current row on demand, once per position. A prediction
-    /// engine keeps one for its lifetime, so odd rows are counted over it and reported in one warning when it is disposed.
+    /// engine keeps one for its lifetime and never disposes it, so the warning about odd rows is logged once, at the
+    /// first odd row.
     /// </summary>
     private sealed class VaeRow : DataViewRow
     {
@@ -104,7 +105,7 @@ internal sealed class VaeRowMapping : IRowToRowMapper
             _input = input;
             _active = active;
             _outputs = new RowOutputs(mapping.Transformer, 1, active);
-            _tally = new ScoringTally(mapping.Transformer.Environment, "VAE scoring (row mapper / prediction engine)");
+            _tally = new ScoringTally(mapping.Transformer.Environment, "VAE scoring (prediction engine or row mapper; reported once, at its first odd row)");
             _dense = new float[mapping.Transformer.InputSize];
             _features = active.Any(a => a) ? input.GetGetter<VBuffer<float>>(mapping.FeatureInput) : (ref VBuffer<float> _) => { };
         }
@@ -141,7 +142,12 @@ internal sealed class VaeRowMapping : IRowToRowMapper
                     FeatureColumn.CopyDense(_featureBuffer, _dense, _mapping.FeatureInput.Name, _input.Position, "Input data");
                     _outputs.Compute(_dense, 1);
                     _computedPosition = _input.Position;
-                    _tally.Count(_outputs.ValuesOf(0));
+                    var values = _outputs.ValuesOf(0);
+                    _tally.Count(values);
+                    if (values != RowValues.InRange)
+                    {
+                        _tally.Report();
+                    }
                 }
 
                 return 0;
