@@ -76,6 +76,9 @@ public sealed class RowSource : IDataView
     /// <summary>Makes GetGetter of the feature column throw on the cursor with this number (0 = the first opened).</summary>
     public int? FailFeatureGetterOnCursor { get; set; }
 
+    /// <summary>Cursors opened so far.</summary>
+    public int CursorsOpened => Volatile.Read(ref _cursorsOpened);
+
     /// <summary>Cursors opened and not yet disposed.</summary>
     public int OpenCursors => Volatile.Read(ref _open);
 
