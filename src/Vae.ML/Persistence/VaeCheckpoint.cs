@@ -93,7 +93,7 @@ internal static class VaeCheckpoint
             var all = List(directory);
             foreach (var (_, old) in all.Take(Math.Max(0, all.Count - keep)))
             {
-                File.Delete(old);
+                TryDelete(old);
             }
         }
 
@@ -337,6 +337,21 @@ internal static class VaeCheckpoint
         if (savedEpoch > current.Epochs)
         {
             Differs(nameof(VaeOptions.Epochs) + " (at least the checkpoint's epoch)", savedEpoch, current.Epochs);
+        }
+    }
+
+    /// <summary>Pruning is housekeeping: an old checkpoint that cannot be deleted now must not stop the training.</summary>
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
         }
     }
 
