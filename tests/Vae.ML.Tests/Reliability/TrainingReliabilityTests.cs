@@ -47,6 +47,17 @@ public class TrainingReliabilityTests
     }
 
     [Fact]
+    public void The_short_catalog_overload_checks_its_arguments_too()
+    {
+        var ml = new MLContext(seed: 0);
+
+        ((Action)(() => ml.Transforms.Vae(learningRate: double.NaN))).Should().Throw<ArgumentException>().Which.ParamName.Should().Be(nameof(VaeOptions.LearningRate));
+        ((Action)(() => ml.Transforms.Vae(batchSize: 0))).Should().Throw<ArgumentException>().Which.ParamName.Should().Be(nameof(VaeOptions.BatchSize));
+        ((Action)(() => ml.Transforms.Vae(epochs: -1))).Should().Throw<ArgumentException>().Which.ParamName.Should().Be(nameof(VaeOptions.Epochs));
+        ((Action)(() => ml.Transforms.Vae(latentDimension: 0))).Should().Throw<ArgumentException>().Which.ParamName.Should().Be(nameof(VaeOptions.LatentDimension));
+    }
+
+    [Fact]
     public void A_batch_larger_than_the_data_trains_on_one_batch_per_epoch()
     {
         var ml = new MLContext(seed: 0);
