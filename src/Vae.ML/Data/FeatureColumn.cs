@@ -31,7 +31,7 @@ internal static class FeatureColumn
     }
 
     /// <summary>Number of rows, counted with a cursor when the view does not know it.</summary>
-    public static long CountRows(IDataView data, Action throwIfCancelled)
+    public static long CountRows(IDataView data, Action throwIfCancelled, string dataName = "The data")
     {
         var known = data.GetRowCount();
         if (known is long count)
@@ -41,7 +41,7 @@ internal static class FeatureColumn
 
         long rows = 0;
         using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
-        while (cursor.MoveNext())
+        while (Advance(cursor, null, rows, $"{dataName} (counting its rows)", ""))
         {
             if ((rows & 0xFFF) == 0)
             {
@@ -94,17 +94,41 @@ internal static class FeatureColumn
         var buffer = default(VBuffer<float>);
         var dense = new float[width];
         long index = 0;
-        while (cursor.MoveNext())
+        Action read = () => getter(ref buffer);
+        while (Advance(cursor, read, index, dataName, columnName))
         {
             if ((index & 0xFF) == 0)
             {
                 throwIfCancelled();
             }
 
-            getter(ref buffer);
             CopyValidated(buffer, dense, columnName, index, dataName);
             yield return dense;
             index++;
+        }
+    }
+
+    /// <summary>
+    /// Moves the cursor on and reads the row; an exception from the data view (a failing file, a user's enumerable)
+    /// surfaces with what was being read and how many rows had been read, its original exception as the inner one.
+    /// </summary>
+    private static bool Advance(DataViewRowCursor cursor, Action? read, long rowsRead, string what, string columnName)
+    {
+        try
+        {
+            if (!cursor.MoveNext())
+            {
+                return false;
+            }
+
+            read?.Invoke();
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var column = columnName.Length == 0 ? "" : $", column '{columnName}'";
+            throw new InvalidOperationException(
+                $"{what}{column}: the data view failed after {rowsRead} rows were read ({e.GetType().Name}: {e.Message}).", e);
         }
     }
 

@@ -41,30 +41,41 @@ internal sealed class VaeModel : IDisposable
     public int LatentDimension => Architecture.LatentDimension;
 
     /// <summary>Creates a freshly initialised network; the same seed gives the same weights.</summary>
+    /// <remarks>Nothing native outlives a failure: when the device move throws, the network and the saved random state are freed.</remarks>
     public static VaeModel Create(VaeArchitecture architecture, long seed, string device)
     {
         Runtime.TorchRuntime.EnsureInitialized();
         var resolved = ResolveDevice(device);
-        VaeNetwork network;
-        Tensor stateAfterInit;
-        lock (GlobalRandomLock)
+        VaeNetwork? network = null;
+        Tensor? stateAfterInit = null;
+        try
         {
-            // Seed, build, and put the application's own global generator state back afterwards.
-            using var applicationState = torch.random.get_rng_state();
-            try
+            lock (GlobalRandomLock)
             {
-                torch.random.manual_seed(seed);
-                network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
-                stateAfterInit = torch.random.get_rng_state();
+                // Seed, build, and put the application's own global generator state back afterwards.
+                using var applicationState = torch.random.get_rng_state();
+                try
+                {
+                    // manual_seed returns a new handle on the global generator; only the seeding matters here.
+                    torch.random.manual_seed(seed).Dispose();
+                    network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
+                    stateAfterInit = torch.random.get_rng_state();
+                }
+                finally
+                {
+                    torch.random.set_rng_state(applicationState);
+                }
             }
-            finally
-            {
-                torch.random.set_rng_state(applicationState);
-            }
-        }
 
-        network.to(resolved);
-        return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit };
+            network.to(resolved);
+            return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit };
+        }
+        catch
+        {
+            stateAfterInit?.Dispose();
+            network?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -240,7 +251,17 @@ internal sealed class VaeModel : IDisposable
 
         var t = torch.empty(new long[] { rows, width }, ScalarType.Float32);
         System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).CopyTo(t.bytes);
-        return Device.type == DeviceType.CPU ? t : t.to(Device);
+        if (Device.type == DeviceType.CPU)
+        {
+            return t;
+        }
+
+        // The CPU staging copy is not needed once the data is on the device (for a resident training set it is the
+        // whole data set): free it now rather than whenever the finalizer runs.
+        using (t)
+        {
+            return t.to(Device);
+        }
     }
 
     /// <summary>Rows with a NaN or infinite value (null when there are none); fills <paramref name="rowValues"/> when given.</summary>
