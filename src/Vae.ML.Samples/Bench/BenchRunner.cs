@@ -37,7 +37,24 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
     private BenchSizes Sizes => settings.Sizes;
 
     /// <summary>Runs the bench and returns what it measured (nothing written yet).</summary>
+    /// <remarks>libtorch's thread count is process-wide: it is put back when the bench ends (it may run in a host process).</remarks>
     public BenchReport Run()
+    {
+        int? threadsBefore = null;
+        try
+        {
+            return Measure(threads => threadsBefore ??= threads);
+        }
+        finally
+        {
+            if (threadsBefore is int threads)
+            {
+                set_num_threads(threads);
+            }
+        }
+    }
+
+    private BenchReport Measure(Action<int> threadsBefore)
     {
         DateTime started = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
@@ -45,7 +62,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
         BenchImages images = LoadImages();
         Say($"Data: {images.Source}, {images.TrainRows:N0} training and {images.TestRows:N0} test rows of {images.Width}.");
 
-        InitializeTorch(images);
+        InitializeTorch(images, threadsBefore);
         Say($"libtorch threads: {get_num_threads()}.");
 
         using PyTorchContender? pytorch = StartPyTorch(images, out string? skipped);
@@ -117,12 +134,13 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
     /// A first small fit: it makes TorchSharp load through Vae.ML (with its native fix; a direct torch call before it
     /// would fail for good on Debian 12) and warms the JIT. Then libtorch gets the bench's thread count.
     /// </summary>
-    private void InitializeTorch(BenchImages images)
+    private void InitializeTorch(BenchImages images, Action<int>? threadsBefore = null)
     {
         using (Fit(images, Math.Min(256, images.TrainRows), 1, Sizes.BatchSize, long.MaxValue, null))
         {
         }
 
+        threadsBefore?.Invoke(get_num_threads());
         set_num_threads(Sizes.Threads);
     }
 
