@@ -17,7 +17,7 @@ internal static class BenchCommand
         var output = new Option<string>("--out", "-o") { Description = "Folder for bench.json, results.md and the plots.", DefaultValueFactory = _ => "bench-results", HelpName = "dir" };
         var threads = new Option<int>("--threads") { Description = "libtorch intra-op threads, for both Vae.ML and PyTorch.", DefaultValueFactory = _ => 2 };
         var repeats = new Option<int?>("--repeats") { Description = "Interleaved epochs of the main measure (default 5, quick 2).", HelpName = "N" };
-        var rows = new Option<int?>("--rows") { Description = "Training rows of the main measure (default 60,000; quick 384).", HelpName = "N" };
+        var rows = new Option<int?>("--rows") { Description = "Training rows of the main measure (default 60,000; quick 384); the row curves then use N/4, N/2, N (streamed also 2N).", HelpName = "N" };
         var batch = new Option<int>("--batch-size") { Description = "Batch size of the main measures.", DefaultValueFactory = _ => 128 };
         var python = new Option<string>("--python") { Description = "Python with torch for the PyTorch contender.", DefaultValueFactory = _ => "/usr/bin/python3", HelpName = "file" };
         var noPyTorch = new Option<bool>("--no-pytorch") { Description = "Do not run the PyTorch contender." };
@@ -60,12 +60,13 @@ internal static class BenchCommand
             bool isQuick = parseResult.GetValue(quick);
             int threadCount = parseResult.GetValue(threads);
             BenchSizes sizes = isQuick ? BenchSizes.QuickRun(threadCount) : BenchSizes.Full(threadCount);
-            sizes = sizes with
+            sizes = sizes with { Repeats = parseResult.GetValue(repeats) ?? sizes.Repeats, BatchSize = parseResult.GetValue(batch) };
+            if (parseResult.GetValue(rows) is int n)
             {
-                Repeats = parseResult.GetValue(repeats) ?? sizes.Repeats,
-                TrainRows = parseResult.GetValue(rows) ?? sizes.TrainRows,
-                BatchSize = parseResult.GetValue(batch),
-            };
+                // The curves follow the main size: a quarter, half and all of it (streamed: up to twice, past the data).
+                sizes = sizes with { TrainRows = n, ScalingRows = [Math.Max(1, n / 4), Math.Max(1, n / 2), n], StreamRows = [Math.Max(1, n / 4), Math.Max(1, n / 2), n, 2 * n] };
+            }
+
             var settings = new BenchSettings(sizes, parseResult.GetValue(output)!, parseResult.GetValue(python)!, !parseResult.GetValue(noPyTorch),
                 parseResult.GetValue(synthetic), parseResult.GetValue(data), !isQuick && !parseResult.GetValue(skipReport));
             var runner = new BenchRunner(settings, context, cancellationToken);
