@@ -55,6 +55,7 @@ internal static class VaeCli
         root.Subcommands.Add(GenerateCommand(context));
         root.Subcommands.Add(ManifoldCommand(context));
         root.Subcommands.Add(InterpolateCommand(context));
+        root.Subcommands.Add(Bench.BenchCommand.Create(context, Execute));
         return root;
     }
 
