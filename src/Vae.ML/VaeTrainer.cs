@@ -36,6 +36,12 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
     /// <param name="input">Data with the feature column (a known-size vector of Single, values in [0, 1]).</param>
     /// <param name="cancellationToken">Cancels training with an <see cref="OperationCanceledException"/>.</param>
     /// <returns>The trained transformer; dispose it to free the network's native memory.</returns>
+    /// <exception cref="ArgumentException">The data does not fit the options (column, values, no rows), or
+    /// <see cref="VaeOptions.ResumeFrom"/> was trained with other options; the message names the option.</exception>
+    /// <exception cref="InvalidDataException"><see cref="VaeOptions.ResumeFrom"/> is not an intact checkpoint.</exception>
+    /// <exception cref="VaeTrainingDivergedException">The loss or a gradient became NaN or infinite.</exception>
+    /// <exception cref="InvalidOperationException">The data view failed while being read (the original exception is inner).</exception>
+    /// <exception cref="OperationCanceledException">Training was cancelled.</exception>
     public VaeTransformer Fit(IDataView input, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);

@@ -324,7 +324,8 @@ internal sealed class VaeModel : IDisposable
         }
 
         using var cpu = t.device_type == DeviceType.CPU ? t.contiguous() : t.cpu().contiguous();
-        cpu.data<float>().CopyTo(destination);
+        using var values = cpu.data<float>();
+        values.CopyTo(destination);
     }
 
     /// <summary>The network's parameters by their PyTorch state_dict names, copied to CPU arrays.</summary>
