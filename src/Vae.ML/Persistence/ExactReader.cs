@@ -12,7 +12,7 @@ internal sealed class ExactReader(Stream stream, string source, IncrementalHash?
 {
     /// <summary>Arrays start this small and grow with the data that actually arrives, so that a file claiming a huge
     /// tensor cannot make the reader allocate more than the file holds.</summary>
-    private const int InitialFloats = 1 << 18;
+    private const int InitialFloats = 1 << 14;
 
     /// <summary>The byte-array counterpart of <see cref="InitialFloats"/>.</summary>
     private const int InitialBytes = 1 << 16;

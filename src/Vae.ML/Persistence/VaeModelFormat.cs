@@ -38,12 +38,12 @@ internal static class VaeModelFormat
         public const string ScoreColumn = "score_column";
         public const string History = "history";
         public const string TensorsSha256 = "tensors_sha256";
-        public const string MetadataSha256 = "metadata_sha256";
+        public const string HeaderSha256 = "header_sha256";
 
         public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
         {
             Format, FormatVersion, Library, InputSize, HiddenSizes, LatentDimension, Beta, FeatureColumn, LatentColumn,
-            LatentLogVarianceColumn, ReconstructionColumn, ScoreColumn, History, TensorsSha256, MetadataSha256,
+            LatentLogVarianceColumn, ReconstructionColumn, ScoreColumn, History, TensorsSha256, HeaderSha256,
         };
     }
 
@@ -106,7 +106,7 @@ internal static class VaeModelFormat
         }
 
         metadata[Keys.TensorsSha256] = Safetensors.DataSha256(tensors);
-        metadata[Keys.MetadataSha256] = MetadataSha256(metadata);
+        metadata[Keys.HeaderSha256] = HeaderSha256(metadata, tensors);
         Safetensors.Write(stream, tensors, metadata);
     }
 
@@ -144,7 +144,7 @@ internal static class VaeModelFormat
         int version = 0;
         var contents = Safetensors.ReadAfterLength(stream, BinaryPrimitives.ReadUInt64LittleEndian(start), length, source, header =>
         {
-            version = CheckVersionAndMetadata(header.Metadata, source);
+            version = CheckVersionAndHeader(header, source);
             skeleton = ParseMetadata(header.Metadata, source);
             var expected = VaeParameterLayout.For(skeleton.Architecture);
             var entries = header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
@@ -192,9 +192,9 @@ internal static class VaeModelFormat
         VaeArchitecture? architecture = null;
         var contents = Safetensors.Read(stream, length, source, header =>
         {
-            if (header.Metadata.TryGetValue(Keys.MetadataSha256, out var stored) && stored != MetadataSha256(header.Metadata))
+            if (header.Metadata.TryGetValue(Keys.HeaderSha256, out var stored) && stored != HeaderSha256(header))
             {
-                throw new InvalidDataException($"{source} is corrupt: its metadata does not match its {Keys.MetadataSha256}.");
+                throw new InvalidDataException($"{source} is corrupt: its header does not match its {Keys.HeaderSha256}.");
             }
 
             var entries = header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
@@ -233,10 +233,29 @@ internal static class VaeModelFormat
     }
 
     /// <summary>
-    /// SHA-256, as lowercase hex, of every metadata entry but <c>metadata_sha256</c> itself, in ordinal key order, each
-    /// key and value as a 4-byte little-endian UTF-8 byte count followed by the bytes (unambiguous whatever they hold).
+    /// SHA-256, as lowercase hex, of the whole header but <c>header_sha256</c> itself, so that no change to a name, shape,
+    /// dtype, offset or metadata value goes unnoticed: the number of metadata entries, then each entry in ordinal key
+    /// order as key and value; the number of tensors, then for each tensor in data order its name, dtype, shape
+    /// ("400,784") and offsets ("0,1254400"). Every item is written as a 4-byte little-endian UTF-8 byte count followed
+    /// by the bytes, so the encoding is unambiguous whatever the strings hold.
     /// </summary>
-    public static string MetadataSha256(IReadOnlyDictionary<string, string> metadata)
+    public static string HeaderSha256(IReadOnlyDictionary<string, string> metadata, IEnumerable<Safetensors.RawTensor> tensors)
+    {
+        long offset = 0;
+        var entries = new List<Safetensors.Entry>();
+        foreach (var tensor in tensors)
+        {
+            entries.Add(new Safetensors.Entry(tensor.Name, tensor.DType, tensor.Shape, offset, offset + tensor.Data.Length));
+            offset += tensor.Data.Length;
+        }
+
+        return HeaderSha256(metadata, entries);
+    }
+
+    /// <summary><see cref="HeaderSha256(IReadOnlyDictionary{string, string}, IEnumerable{Safetensors.RawTensor})"/> of a file's header.</summary>
+    public static string HeaderSha256(Safetensors.Header header) => HeaderSha256(header.Metadata, header.Entries);
+
+    private static string HeaderSha256(IReadOnlyDictionary<string, string> metadata, IEnumerable<Safetensors.Entry> entries)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var count = new byte[4];
@@ -248,10 +267,22 @@ internal static class VaeModelFormat
             hash.AppendData(bytes);
         }
 
-        foreach (var (key, value) in metadata.Where(m => m.Key != Keys.MetadataSha256).OrderBy(m => m.Key, StringComparer.Ordinal))
+        var items = metadata.Where(m => m.Key != Keys.HeaderSha256).OrderBy(m => m.Key, StringComparer.Ordinal).ToList();
+        Append(items.Count.ToString(CultureInfo.InvariantCulture));
+        foreach (var (key, value) in items)
         {
             Append(key);
             Append(value);
+        }
+
+        var tensors = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
+        Append(tensors.Count.ToString(CultureInfo.InvariantCulture));
+        foreach (var entry in tensors)
+        {
+            Append(entry.Name);
+            Append(entry.DType);
+            Append(string.Join(",", entry.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture))));
+            Append(string.Create(CultureInfo.InvariantCulture, $"{entry.Begin},{entry.End}"));
         }
 
         return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
@@ -259,9 +290,10 @@ internal static class VaeModelFormat
 
     private static string Describe(VaeArchitecture a) => $"{a.InputSize}-{string.Join("-", a.HiddenSizes)}-{a.LatentDimension}";
 
-    /// <summary>The version check comes first (a newer file deserves "upgrade", not "corrupt"), then the metadata checksum.</summary>
-    private static int CheckVersionAndMetadata(IReadOnlyDictionary<string, string> metadata, string source)
+    /// <summary>The version check comes first (a newer file deserves "upgrade", not "corrupt"), then the header checksum.</summary>
+    private static int CheckVersionAndHeader(Safetensors.Header header, string source)
     {
+        var metadata = header.Metadata;
         if (!metadata.TryGetValue(Keys.FormatVersion, out var text))
         {
             throw new InvalidDataException(
@@ -281,9 +313,9 @@ internal static class VaeModelFormat
                 "Load it with a newer Vae.ML.");
         }
 
-        if (!metadata.TryGetValue(Keys.MetadataSha256, out var stored) || stored != MetadataSha256(metadata))
+        if (!metadata.TryGetValue(Keys.HeaderSha256, out var stored) || stored != HeaderSha256(header))
         {
-            throw new InvalidDataException($"{source} is corrupt: its metadata does not match its {Keys.MetadataSha256}.");
+            throw new InvalidDataException($"{source} is corrupt: its header does not match its {Keys.HeaderSha256}.");
         }
 
         return version;

@@ -102,7 +102,7 @@ public class VaeModelFormatTests
             .Should().Equal(vae.History);
         // What a PyTorch user checks with hashlib.sha256(data).hexdigest():
         metadata["tensors_sha256"].Should().Be(Convert.ToHexString(SHA256.HashData(bytes.AsSpan(8 + headerLength))).ToLowerInvariant());
-        metadata["metadata_sha256"].Should().Be(VaeModelFormat.MetadataSha256(metadata));
+        metadata["header_sha256"].Should().Be(VaeModelFormat.HeaderSha256(Safetensors.ReadHeader(new MemoryStream(bytes), bytes.Length, "a")));
     }
 
     [Fact]
@@ -160,7 +160,7 @@ public class VaeModelFormatTests
     }
 
     [Fact]
-    public void A_flipped_weight_or_metadata_value_names_the_checksum_and_the_file()
+    public void A_flipped_weight_or_header_value_names_the_checksum_and_the_file()
     {
         var bytes = SavedModelBytes(out var path, out var scratch);
         using (scratch)
@@ -177,7 +177,7 @@ public class VaeModelFormatTests
             beta[at + 10] = (byte)'2';
             File.WriteAllBytes(path, beta);
             FluentActions.Invoking(() => VaeTransformer.Load(new MLContext(), path)).Should().Throw<InvalidDataException>()
-                .WithMessage($"'{Path.GetFullPath(path)}' is corrupt: its metadata does not match its metadata_sha256.");
+                .WithMessage($"'{Path.GetFullPath(path)}' is corrupt: its header does not match its header_sha256.");
         }
     }
 
@@ -334,12 +334,12 @@ public class VaeModelFormatTests
         var header = Safetensors.ReadHeader(new MemoryStream(file), file.Length, "test");
         var metadata = header.Metadata.ToDictionary(m => m.Key, m => m.Value);
         edit(metadata);
-        if (metadata.ContainsKey(VaeModelFormat.Keys.MetadataSha256))
+        var tensors = header.Entries.Select(e => new Safetensors.RawTensor(e.Name, e.DType, e.Shape, file[(int)(header.DataStart + e.Begin)..(int)(header.DataStart + e.End)])).ToList();
+        if (metadata.ContainsKey(VaeModelFormat.Keys.HeaderSha256))
         {
-            metadata[VaeModelFormat.Keys.MetadataSha256] = VaeModelFormat.MetadataSha256(metadata);
+            metadata[VaeModelFormat.Keys.HeaderSha256] = VaeModelFormat.HeaderSha256(metadata, tensors);
         }
 
-        var tensors = header.Entries.Select(e => new Safetensors.RawTensor(e.Name, e.DType, e.Shape, file[(int)(header.DataStart + e.Begin)..(int)(header.DataStart + e.End)])).ToList();
         using var buffer = new MemoryStream();
         Safetensors.Write(buffer, tensors, metadata);
         return buffer.ToArray();
