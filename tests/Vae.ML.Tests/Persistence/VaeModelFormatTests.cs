@@ -182,6 +182,19 @@ public class VaeModelFormatTests
     }
 
     [Fact]
+    public void ImportSafetensors_verifies_the_checksums_a_Vae_ML_file_carries()
+    {
+        var bytes = SavedModelBytes(out var path, out var scratch);
+        using (scratch)
+        {
+            bytes[^1] ^= 0x04;
+            File.WriteAllBytes(path, bytes);
+            FluentActions.Invoking(() => VaeTransformer.ImportSafetensors(new MLContext(), path, SmallOptions([8])))
+                .Should().Throw<InvalidDataException>().WithMessage("*is corrupt: the SHA-256 of its tensor bytes does not match its tensors_sha256.");
+        }
+    }
+
+    [Fact]
     public void A_newer_format_version_asks_for_a_newer_Vae_ML()
     {
         var file = Rewrite(SavedModelBytes(out var path, out var scratch), metadata => metadata["vae_ml_format_version"] = "3");
