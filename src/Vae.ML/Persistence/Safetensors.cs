@@ -42,6 +42,9 @@ internal static class Safetensors
     {
         /// <summary>A float32 tensor; the values are copied as little-endian bytes.</summary>
         public static RawTensor Float32(string name, long[] shape, float[] values) => new(name, "F32", shape, FloatBytes(values));
+
+        /// <summary>The values as float32 (F64, F16 and BF16 converted); an integer dtype is an <see cref="ArgumentException"/>.</summary>
+        public float[] ToFloat32() => Safetensors.ToFloat32(new Entry(Name, DType, Shape, 0, Data.Length), Data);
     }
 
     /// <summary>Writes float32 tensors, in the given order, with string metadata.</summary>

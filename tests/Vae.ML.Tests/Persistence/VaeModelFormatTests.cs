@@ -292,6 +292,7 @@ public class VaeModelFormatTests
         file.Tensors.Keys.Should().BeEquivalentTo("optimizer.fc1.weight.exp_avg", "generator.cpu");
         file.Tensors["generator.cpu"].Should().Match<Safetensors.RawTensor>(t => t.DType == "U8" && t.Data.SequenceEqual(new byte[] { 1, 2, 3, 4, 5 }));
         file.Tensors["optimizer.fc1.weight.exp_avg"].Data.Should().Equal(moments.Data);
+        file.Tensors["optimizer.fc1.weight.exp_avg"].ToFloat32().Should().Equal(Enumerable.Range(0, 512).Select(i => i * 0.5f));
         file.Snapshot.Parameters.Select(p => p.Values).Should().BeEquivalentTo(snapshot.Parameters.Select(p => p.Values), o => o.WithStrictOrdering());
 
         FluentActions.Invoking(() => VaeModelFormat.Read(new MemoryStream(bytes), "a model", bytes.Length, ["optimizer."]))
