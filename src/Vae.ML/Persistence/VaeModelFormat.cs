@@ -151,7 +151,13 @@ internal static class VaeModelFormat
             var extras = entries.Keys.Except(expected.Select(t => t.Name)).ToList();
             var missing = expected.Where(t => !entries.ContainsKey(t.Name)).Select(t => t.Name).ToList();
             var refused = extras.Where(name => !prefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal))).ToList();
-            if (missing.Count > 0 || refused.Count > 0)
+            if (missing.Count == 0 && refused.Count > 0)
+            {
+                throw new InvalidDataException(
+                    $"{source} holds tensors besides the network's: [{string.Join(", ", refused)}]. A training checkpoint is not a model file.");
+            }
+
+            if (missing.Count > 0)
             {
                 throw new InvalidDataException(
                     $"{source} is corrupt: its tensors do not match its architecture {Describe(skeleton.Architecture)}: " +
