@@ -64,7 +64,7 @@ internal static class VaeCli
         var options = new SampleOptions();
         var command = new Command("report",
             "Train the report's configuration (latent 2, 20 epochs, batch 128, Adam 1e-3, seed 0, validated on the MNIST test set) and write " +
-            "every figure, metrics.json, model.vae and report.md into --out.");
+            "every figure, metrics.json, model.safetensors and report.md into --out.");
         AddAll(command, options.Training);
         command.SetAction((parseResult, cancellationToken) => Execute(context, () =>
         {
@@ -77,7 +77,7 @@ internal static class VaeCli
     private static Command TrainCommand(CliContext context)
     {
         var options = new SampleOptions();
-        var command = new Command("train", "Train a VAE and write model.vae, metrics.json and training_loss.png into --out.");
+        var command = new Command("train", "Train a VAE and write model.safetensors, metrics.json and training_loss.png into --out.");
         AddAll(command, options.Training);
         command.SetAction((parseResult, cancellationToken) => Execute(context, () =>
         {
