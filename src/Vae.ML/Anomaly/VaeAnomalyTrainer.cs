@@ -66,7 +66,7 @@ public sealed class VaeAnomalyTrainer : IEstimator<VaeAnomalyTransformer>
         try
         {
             // Scored at z = μ, the same deterministic score the transformer outputs, so that the rule holds on the
-            // training rows exactly: a fraction ≤ Contamination of them has Score > Threshold.
+            // training rows exactly: ⌈(n − 1)·Contamination⌉ of them have Score > Threshold when no scores tie.
             var trainingScores = vae.Transform(input).GetColumn<float>(vae.ScoreColumnName).ToArray();
             var threshold = ScoreQuantile.Of(trainingScores, 1 - Contamination);
             return new VaeAnomalyTransformer(_env, vae, threshold, Contamination);
