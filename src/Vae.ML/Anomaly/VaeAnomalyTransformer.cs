@@ -62,8 +62,6 @@ public sealed class VaeAnomalyTransformer : ITransformer, IDisposable
     /// <summary>Always true: each row is scored on its own.</summary>
     public bool IsRowToRowMapper => true;
 
-    internal IHostEnvironment Environment => _env;
-
     /// <summary>The input schema plus <c>Score</c> and <c>PredictedLabel</c>.</summary>
     /// <param name="inputSchema">Schema of the data to score; must hold the feature column with the training data's size.</param>
     /// <returns>The output schema.</returns>
