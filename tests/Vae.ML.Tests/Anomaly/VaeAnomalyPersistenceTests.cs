@@ -45,6 +45,33 @@ public class VaeAnomalyPersistenceTests
     }
 
     [Fact]
+    public void A_pipeline_that_scales_raw_values_then_detects_round_trips()
+    {
+        var ml = new MLContext(seed: 0);
+        // Raw values on another scale: the pipeline's NormalizeMinMax maps the training rows onto [0, 1] for the VAE.
+        // Two training rows at the ends of the range keep every scored row inside it (the VAE scores [0, 1] only).
+        Row[] Raw(Row[] rows) => rows.Select(r => new Row { Features = r.Features.Select(v => 50 + 200 * v).ToArray(), Label = r.Label }).ToArray();
+        Row[] ends = [new() { Features = Enumerable.Repeat(0f, Width).ToArray() }, new() { Features = Enumerable.Repeat(1f, Width).ToArray() }];
+        var train = Load(ml, Raw([.. Rows(128, 0, seed: 1), .. ends]));
+        var data = Load(ml, Raw(Rows(30, 10, seed: 2)));
+        var pipeline = ml.Transforms.NormalizeMinMax("Features", fixZero: false).Append(ml.AnomalyDetection.Trainers.Vae(SmallOptions()));
+        var model = pipeline.Fit(train);
+        using var scratch = new ScratchDirectory();
+        ml.Model.Save(model, train.Schema, scratch.File("pipeline.zip"));
+
+        var loaded = ml.Model.Load(scratch.File("pipeline.zip"), out _);
+
+        var expected = model.Transform(data);
+        var actual = loaded.Transform(data);
+        actual.GetColumn<float>("Score").Select(BitConverter.SingleToUInt32Bits)
+            .Should().Equal(expected.GetColumn<float>("Score").Select(BitConverter.SingleToUInt32Bits));
+        actual.GetColumn<bool>("PredictedLabel").Should().Equal(expected.GetColumn<bool>("PredictedLabel"));
+        ml.AnomalyDetection.Evaluate(expected).AreaUnderRocCurve.Should().BeGreaterThan(0.9);
+        model.LastTransformer.Dispose();
+        ((IEnumerable<ITransformer>)loaded).OfType<VaeAnomalyTransformer>().Single().Dispose();
+    }
+
+    [Fact]
     public async Task A_saved_detector_loads_and_scores_in_a_fresh_process()
     {
         var loader = typeof(VaeAnomalyPersistenceTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ModelLoaderPath").Value!;
