@@ -59,6 +59,45 @@ public class VaeAnomalyDetectorTests
         single.PredictedLabel.Should().Be(scores[^1] > detector.Threshold);
     }
 
+    [Fact]
+    public void A_NaN_score_is_passed_through_and_not_flagged()
+    {
+        var ml = new MLContext(seed: 0);
+        var train = Load(ml, Rows(32, 0, seed: 1));
+        using var detector = ml.AnomalyDetection.Trainers.Vae(featureColumnName: "Features", epochs: 1, seed: 1).Fit(train);
+        var columns = new AnomalyColumns(detector, train.Schema, detector.Vae.GetOutputSchema(train.Schema));
+        var vaeRow = new NaNScoreRow(detector.Vae.GetOutputSchema(train.Schema));
+
+        float score = 0;
+        columns.GetGetter<float>(vaeRow, columns.OutputSchema["Score"])(ref score);
+        bool flagged = true;
+        columns.GetGetter<bool>(vaeRow, columns.OutputSchema["PredictedLabel"])(ref flagged);
+
+        float.IsNaN(score).Should().BeTrue();
+        flagged.Should().BeFalse("NaN > threshold is false, as in ML.NET's own scorers");
+    }
+
+    /// <summary>A row of the VAE's output whose Score is NaN, as the VAE gives for a row with a NaN feature.</summary>
+    private sealed class NaNScoreRow(DataViewSchema schema) : DataViewRow
+    {
+        public override DataViewSchema Schema => schema;
+
+        public override long Position => 0;
+
+        public override long Batch => 0;
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) => id = default;
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => true;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            column.Name.Should().Be("Score");
+            ValueGetter<float> nan = (ref float value) => value = float.NaN;
+            return (ValueGetter<TValue>)(Delegate)nan;
+        }
+    }
+
     [Theory]
     [InlineData(0.0)]
     [InlineData(0.05)]
