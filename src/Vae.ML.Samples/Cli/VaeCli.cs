@@ -56,6 +56,7 @@ internal static class VaeCli
         root.Subcommands.Add(ManifoldCommand(context));
         root.Subcommands.Add(InterpolateCommand(context));
         root.Subcommands.Add(Bench.BenchCommand.Create(context, Execute));
+        root.Subcommands.Add(Anomaly.AnomalyCommand.Create(context));
         return root;
     }
 
@@ -222,7 +223,7 @@ internal static class VaeCli
     /// DatasetUnavailableException is an IOException -, a corrupt model file, no usable torch backend, cancellation)
     /// into one clear line on stderr and exit code 1 instead of a stack trace.
     /// </summary>
-    private static async Task<int> Execute(CliContext context, Action body)
+    internal static async Task<int> Execute(CliContext context, Action body)
     {
         try
         {

@@ -18,7 +18,7 @@ namespace Vae.ML.Internals;
 /// run against the real assemblies. A change in ML.NET breaks here, in one place, and the tests in
 /// Persistence/MlNetContractTests fail loudly.
 /// </summary>
-internal static class MlNetInternals
+internal static partial class MlNetInternals
 {
     /// <summary>The <see cref="IHostEnvironment"/> (the <see cref="MLContext"/>) behind a catalog.</summary>
     public static IHostEnvironment GetEnvironment(TransformsCatalog catalog)
