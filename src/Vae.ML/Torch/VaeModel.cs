@@ -22,6 +22,8 @@ internal sealed class VaeModel : IDisposable
     private readonly object _forwardLock = new();
     private Tensor? _randomStateAfterInit;
     private bool _disposed;
+    private long _encoderPasses;
+    private long _decoderPasses;
 
     private VaeModel(VaeNetwork network, Device device, VaeArchitecture architecture)
     {
@@ -39,6 +41,12 @@ internal sealed class VaeModel : IDisposable
     public int InputSize => Architecture.InputSize;
 
     public int LatentDimension => Architecture.LatentDimension;
+
+    /// <summary>How many times <see cref="Infer"/> ran the encoder (once per batch of rows); tests check the batching.</summary>
+    internal long EncoderPasses => Interlocked.Read(ref _encoderPasses);
+
+    /// <summary>How many times <see cref="Infer"/> ran the decoder; it must run only when reconstructions or scores are wanted.</summary>
+    internal long DecoderPasses => Interlocked.Read(ref _decoderPasses);
 
     /// <summary>Creates a freshly initialised network; the same seed gives the same weights.</summary>
     /// <remarks>Nothing native outlives a failure: when the device move throws, the network and the saved random state are freed.</remarks>
@@ -170,11 +178,13 @@ internal sealed class VaeModel : IDisposable
             using var noGrad = torch.no_grad();
             using var x = ToDevice(networkInputs, rows, InputSize);
             var (m, lv) = Network.Encode(x);
+            Interlocked.Increment(ref _encoderPasses);
             CopyOut(m, mu);
             CopyOut(lv, logVar);
             if (!reconstruction.IsEmpty || !score.IsEmpty)
             {
                 var logits = Network.DecodeLogits(m);
+                Interlocked.Increment(ref _decoderPasses);
                 if (!reconstruction.IsEmpty)
                 {
                     CopyOut(torch.sigmoid(logits), reconstruction);

@@ -229,7 +229,7 @@ internal static class VaeTrainingLoop
         generator.set_state(state);
     }
 
-    private static IEnumerable<Tensor> ResidentBatches(Tensor data, int batchSize, Generator generator, Device device)
+    internal static IEnumerable<Tensor> ResidentBatches(Tensor data, int batchSize, Generator generator, Device device)
     {
         long[] order;
         using (var permutation = torch.randperm(data.shape[0], generator: generator))
@@ -245,7 +245,7 @@ internal static class VaeTrainingLoop
         }
     }
 
-    private static IEnumerable<Tensor> StreamedBatches(ITrainingFeatures train, int batchSize, Generator generator, VaeModel model)
+    internal static IEnumerable<Tensor> StreamedBatches(ITrainingFeatures train, int batchSize, Generator generator, VaeModel model)
     {
         // A seed for the streaming shuffle, drawn from the loop's generator so it differs per epoch yet is reproducible.
         int seed;
