@@ -173,7 +173,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
 
     private static (VaeCheckpointRun? Run, VaeTrainingState? State) ReadCheckpoint(string path)
     {
-        var (run, state) = VaeCheckpoint.Read(path);
+        var (run, _, state) = VaeCheckpoint.Read(path);
         return (run, state);
     }
 
@@ -198,7 +198,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         }
 
         Directory.CreateDirectory(directory);
-        return new VaeCheckpointing(options.CheckpointEveryEpochs, state => VaeCheckpoint.Save(directory, run, state, options.KeepLastCheckpoints));
+        return new VaeCheckpointing(options.CheckpointEveryEpochs, state => VaeCheckpoint.Save(directory, run, VaeTransformer.ColumnNames.From(options), state, options.KeepLastCheckpoints));
     }
 
     private static ITrainingFeatures ValidatedStream(IDataView input, string column, int width, long rows, Action throwIfCancelled)

@@ -224,8 +224,9 @@ public class CheckpointTests
         options.ValidationData = TrainingRows(ml, rows: 32, seed: 5);
         using var vae = ml.Transforms.Vae(options).Fit(TrainingRows(ml, rows: 64));
 
-        var (run, state) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
+        var (run, columns, state) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
 
+        columns.Should().Be(VaeTransformer.ColumnNames.From(options));
         (run.InputSize, run.LatentDimension, run.BatchSize, run.Seed, run.Epochs, run.TrainingRows, run.ValidationRows, run.Streamed, run.DeviceType)
             .Should().Be((SyntheticData.Width, 2, 32, 7L, 2, 64L, 32L, false, "cpu"));
         run.HiddenSizes.Should().Equal(32);
@@ -250,15 +251,15 @@ public class CheckpointTests
         ml.Transforms.Vae(options).Fit(TrainingRows(ml, rows: 64)).Dispose();
         var path = folder.File("checkpoint-epoch-0001.safetensors");
         var before = File.ReadAllBytes(path);
-        var (run, newer) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
+        var (run, columns, newer) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
         var length = new MemoryStream();
-        VaeCheckpoint.Write(length, run, newer);
+        VaeCheckpoint.Write(length, run, columns, newer);
 
         // Fail the write of epoch 2's state over epoch 1's file at ~40 points spread over the file, the first and last bytes included.
         var points = Enumerable.Range(0, 40).Select(i => length.Length * i / 40).Append(length.Length - 1).Distinct();
         foreach (var failAt in points)
         {
-            var save = () => AtomicFile.Write(path, stream => VaeCheckpoint.Write(new FailingStream(stream, failAt), run, newer));
+            var save = () => AtomicFile.Write(path, stream => VaeCheckpoint.Write(new FailingStream(stream, failAt), run, columns, newer));
 
             save.Should().Throw<IOException>();
             File.ReadAllBytes(path).Should().Equal(before, $"a save failing at byte {failAt} must not touch the previous checkpoint");
@@ -279,10 +280,10 @@ public class CheckpointTests
         ml.Transforms.Vae(options).Fit(data).Dispose();
 
         // A checkpoint whose log-variance bias makes exp(½ log σ²) overflow float32 on the next forward pass.
-        var (run, state) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
+        var (run, columns, state) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
         var poisoned = state.Parameters.Select(p => p.Name == "fc22.bias" ? (p.Name, p.Shape, p.Values.Select(_ => 400f).ToArray()) : p).ToList();
         using var bad = new TempFolder();
-        var path = VaeCheckpoint.Save(bad.Path, run, state with { Parameters = poisoned }, keepLast: null);
+        var path = VaeCheckpoint.Save(bad.Path, run, columns, state with { Parameters = poisoned }, keepLast: null);
         var before = File.ReadAllBytes(path);
 
         var resume = Options(epochs: 4);
