@@ -44,7 +44,7 @@ public class CheckpointTests
 
         var resumed = Configured(4);
         resumed.CheckpointDirectory = folder.Path;
-        resumed.ResumeFrom = folder.File("checkpoint-epoch-0002.safetensors");
+        resumed.ResumeFrom = streamed ? folder.Path : folder.File("checkpoint-epoch-0002.safetensors"); // a folder: its newest
         var reported = new List<int>();
         resumed.Progress = new Reporter<VaeEpochMetrics>(m => reported.Add(m.Epoch));
         using var continued = ml.Transforms.Vae(resumed).Fit(data);
@@ -87,6 +87,20 @@ public class CheckpointTests
         nothingLeft.History.Should().HaveCount(2);
         nothingLeft.History.Select(h => h with { TotalEpochs = 4, Seconds = 0 })
             .Should().Equal(fourEpochs.History.Take(2).Select(h => h with { Seconds = 0 }));
+    }
+
+    [Fact]
+    public void Resuming_from_a_folder_without_checkpoints_names_the_option()
+    {
+        var ml = new MLContext(seed: 0);
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.Path);
+        var options = Options(epochs: 2);
+        options.ResumeFrom = folder.Path;
+
+        var fit = () => ml.Transforms.Vae(options).Fit(TrainingRows(ml, rows: 32));
+
+        fit.Should().Throw<ArgumentException>().Where(e => e.ParamName == nameof(VaeOptions.ResumeFrom)).WithMessage("*folder without checkpoints*");
     }
 
     [Fact]
