@@ -43,6 +43,23 @@ public sealed class VaeOptions
     public double Beta { get; set; } = 1.0;
 
     /// <summary>
+    /// KL warm-up: the KL term's weight rises linearly from 0 to <see cref="Beta"/> over this many epochs, as
+    /// β_epoch = β · min(1, (epoch − 1) / KlWarmupEpochs); so epoch 1 trains on reconstruction alone and epoch
+    /// KlWarmupEpochs + 1 onwards on the full β. Each epoch's weight is <see cref="VaeEpochMetrics.KlWeight"/>; validation
+    /// losses and the trained model's Score use the final β. Default 0: no warm-up.
+    /// </summary>
+    public int KlWarmupEpochs { get; set; }
+
+    /// <summary>
+    /// Early stopping: training ends once this many epochs in a row have not lowered the validation loss at z = μ
+    /// (<see cref="VaeEpochMetrics.ValidationLossAtMean"/>, deterministic and the Score's definition), and the model keeps
+    /// the weights of the epoch with the lowest one. Needs <see cref="ValidationData"/>. The history marks that epoch
+    /// (<see cref="VaeEpochMetrics.IsBestEpoch"/>) and why training stopped (<see cref="VaeEpochMetrics.StopReason"/>).
+    /// Default null: train all <see cref="Epochs"/> and keep the last weights.
+    /// </summary>
+    public int? EarlyStoppingPatience { get; set; }
+
+    /// <summary>
     /// Seed of the weight initialisation, shuffling and sampling. When null it derives from the <see cref="MLContext"/>'s
     /// seed, as ML.NET's own trainers do (and is random when that has none).
     /// </summary>
@@ -65,6 +82,18 @@ public sealed class VaeOptions
 
     /// <summary>Optional progress sink, reported once per epoch.</summary>
     public IProgress<VaeEpochMetrics>? Progress { get; set; }
+
+    /// <summary>
+    /// Optional progress sink within an epoch, reported after a training batch at most once per
+    /// <see cref="BatchProgressInterval"/> and always after an epoch's last batch. Default null.
+    /// </summary>
+    public IProgress<VaeBatchProgress>? BatchProgress { get; set; }
+
+    /// <summary>
+    /// The least time between two <see cref="BatchProgress"/> reports within an epoch; <see cref="TimeSpan.Zero"/>
+    /// reports every batch. Default 200 ms.
+    /// </summary>
+    public TimeSpan BatchProgressInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Stops training at the next batch boundary with an <see cref="OperationCanceledException"/>.</summary>
     public CancellationToken CancellationToken { get; set; }

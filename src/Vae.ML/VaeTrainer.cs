@@ -60,6 +60,14 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         // A checkpoint to resume from is read (and fully validated) before any data, so a bad file fails fast.
         var resumePath = options.ResumeFrom is null ? null : CheckpointToResume(options.ResumeFrom);
         var resume = resumePath is null ? default : ReadCheckpoint(resumePath);
+        if (options.EarlyStoppingPatience is not null && options.ValidationData is null)
+        {
+            throw new ArgumentException(
+                $"{nameof(VaeOptions.EarlyStoppingPatience)} is {options.EarlyStoppingPatience}, but early stopping needs {nameof(VaeOptions.ValidationData)} " +
+                "to measure the validation loss on; set ValidationData or leave EarlyStoppingPatience null.",
+                nameof(VaeOptions.EarlyStoppingPatience));
+        }
+
         var host = _env.Register("Vae");
         var seed = options.Seed ?? resume.Run?.Seed ?? host.Rand.Next();
         var logger = options.Logger;
@@ -101,7 +109,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         {
             var run = new VaeCheckpointRun(inputSize, options.HiddenSizes, options.LatentDimension, options.BatchSize,
                 options.LearningRate, options.Beta, seed, options.Epochs, model.Device.type == TorchSharp.DeviceType.CPU ? "cpu" : "cuda",
-                rows, streamed, validation?.Rows ?? 0);
+                rows, streamed, validation?.Rows ?? 0, options.KlWarmupEpochs, options.EarlyStoppingPatience);
             if (resume.Run is not null)
             {
                 VaeCheckpoint.CheckResumable(resume.Run, resume.State!.Epoch, run, resumePath!);
@@ -112,8 +120,9 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             Log(string.Create(CultureInfo.InvariantCulture,
                 $"Training VAE {inputSize}-{string.Join("-", options.HiddenSizes)}-{options.LatentDimension} on {rows} rows " +
                 $"({(streamed ? "streamed" : "in memory")}), device {model.Device}, {options.Epochs} epochs, batch {options.BatchSize}, " +
-                $"lr {options.LearningRate}, beta {options.Beta}, seed {seed}{resuming}."));
-            var settings = new VaeTrainingSettings(options.Epochs, options.BatchSize, options.LearningRate, options.Beta, seed);
+                $"lr {options.LearningRate}, beta {options.Beta}, seed {seed}{Controls(options)}{resuming}."));
+            var settings = new VaeTrainingSettings(options.Epochs, options.BatchSize, options.LearningRate, options.Beta, seed,
+                options.KlWarmupEpochs, options.EarlyStoppingPatience, options.BatchProgressInterval);
             List<VaeEpochMetrics> history;
             try
             {
@@ -125,7 +134,8 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
                     },
                     ThrowIfCancelled,
                     resume.State,
-                    checkpointing);
+                    checkpointing,
+                    options.BatchProgress is { } batchProgress ? batchProgress.Report : null);
             }
             catch (InvalidDataException e) when (resume.State is not null)
             {
@@ -228,6 +238,11 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         return new StreamedFeatures(input, column, width, rows, "Training data", throwIfCancelled);
     }
 
+    /// <summary>The training controls that are on, for the run's first log line.</summary>
+    private static string Controls(VaeOptions o)
+        => (o.KlWarmupEpochs > 0 ? string.Create(CultureInfo.InvariantCulture, $", KL warm-up over {o.KlWarmupEpochs} epochs") : "")
+            + (o.EarlyStoppingPatience is int p ? string.Create(CultureInfo.InvariantCulture, $", early stopping after {p} epochs without improvement") : "");
+
     private static string Describe(VaeEpochMetrics m)
     {
         var text = string.Create(CultureInfo.InvariantCulture,
@@ -235,6 +250,16 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         if (m.ValidationLoss is double validation)
         {
             text += string.Create(CultureInfo.InvariantCulture, $", validation loss {validation:F4} (at mean {m.ValidationLossAtMean:F4})");
+        }
+
+        if (m.EpochsWithoutImprovement is int since)
+        {
+            text += since == 0 ? ", new best" : string.Create(CultureInfo.InvariantCulture, $", {since} epoch(s) without improvement");
+        }
+
+        if (m.StopReason == VaeStopReason.EarlyStopping)
+        {
+            text += "; stopping early, keeping the best epoch's weights";
         }
 
         return text + string.Create(CultureInfo.InvariantCulture, $", {m.Seconds:F2} s");
@@ -266,6 +291,22 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         if (!(o.Beta >= 0) || double.IsInfinity(o.Beta))
         {
             throw new ArgumentOutOfRangeException(nameof(VaeOptions.Beta), o.Beta, "Beta must be a finite number ≥ 0.");
+        }
+
+        if (o.KlWarmupEpochs < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.KlWarmupEpochs), o.KlWarmupEpochs, "KlWarmupEpochs must be ≥ 0 (0 turns warm-up off).");
+        }
+
+        if (o.EarlyStoppingPatience is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.EarlyStoppingPatience), o.EarlyStoppingPatience,
+                "EarlyStoppingPatience must be at least 1 epoch (null turns early stopping off).");
+        }
+
+        if (o.BatchProgressInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.BatchProgressInterval), o.BatchProgressInterval, "BatchProgressInterval must be ≥ 0.");
         }
 
         if (o.MaxInMemoryBytes < 0)

@@ -23,7 +23,9 @@ internal sealed record VaeCheckpointRun(
     string DeviceType,
     long TrainingRows,
     bool Streamed,
-    long ValidationRows)
+    long ValidationRows,
+    int KlWarmupEpochs = 0,
+    int? EarlyStoppingPatience = null)
 {
     [JsonIgnore]
     public VaeArchitecture Architecture => new(InputSize, HiddenSizes, LatentDimension);
@@ -47,7 +49,8 @@ internal static class VaeCheckpoint
     private const string EpochKey = "epoch";
     private const string CpuGenerator = "generator.cpu";
     private const string DeviceGenerator = "generator.device";
-    private static readonly string[] ExtraPrefixes = ["optimizer.", "generator."];
+    private const string BestPrefix = "best.";
+    private static readonly string[] ExtraPrefixes = ["optimizer.", "generator.", BestPrefix];
 
     /// <summary>libtorch's CPU generator state is 5,056 bytes; a CUDA one is 16. Anything far larger is not a state.</summary>
     private const int MaxGeneratorBytes = 1 << 20;
@@ -110,6 +113,12 @@ internal static class VaeCheckpoint
             tensors.Add(new Safetensors.RawTensor(OptimizerName(adam.Name, "step"), "I64", [], step));
         }
 
+        // Early stopping's best weights so far, under the weights' names with a prefix.
+        foreach (var (name, shape, values) in state.BestParameters ?? [])
+        {
+            tensors.Add(Safetensors.RawTensor.Float32(BestPrefix + name, shape, values));
+        }
+
         tensors.Add(new Safetensors.RawTensor(CpuGenerator, "U8", [state.CpuGeneratorState.Length], state.CpuGeneratorState));
         if (state.DeviceGeneratorState is { } device)
         {
@@ -164,7 +173,8 @@ internal static class VaeCheckpoint
             throw Bad($"its '{OptionsKey}' describe another network than its weights");
         }
 
-        if (run.BatchSize < 1 || run.Epochs < 1 || run.TrainingRows < 1 || run.ValidationRows < 0
+        if (run.BatchSize < 1 || run.Epochs < 1 || run.TrainingRows < 1 || run.ValidationRows < 0 || run.KlWarmupEpochs < 0
+            || run.EarlyStoppingPatience is < 1
             || !(run.LearningRate > 0) || double.IsInfinity(run.LearningRate) || !run.Beta.Equals(snapshot.Beta)
             || run.DeviceType is not ("cpu" or "cuda"))
         {
@@ -190,6 +200,21 @@ internal static class VaeCheckpoint
             expected.Add(OptimizerName(name, "exp_avg"), ("F32", shape));
             expected.Add(OptimizerName(name, "exp_avg_sq"), ("F32", shape));
             expected.Add(OptimizerName(name, "step"), ("I64", []));
+        }
+
+        // All or none of the best weights: present once an early-stopping run has seen a validation loss.
+        var hasBest = snapshot.Parameters.Any(p => file.Tensors.ContainsKey(BestPrefix + p.Name));
+        if (hasBest)
+        {
+            if (run.EarlyStoppingPatience is null)
+            {
+                throw Bad("it holds best.* weights but its run has no early stopping");
+            }
+
+            foreach (var (name, shape, _) in snapshot.Parameters)
+            {
+                expected.Add(BestPrefix + name, ("F32", shape));
+            }
         }
 
         expected.Add(CpuGenerator, ("U8", null));
@@ -232,8 +257,11 @@ internal static class VaeCheckpoint
                 Floats(tensors[OptimizerName(name, "exp_avg_sq")].Data)));
         }
 
+        var best = hasBest
+            ? snapshot.Parameters.Select(p => (p.Name, p.Shape, Floats(tensors[BestPrefix + p.Name].Data))).ToList()
+            : null;
         var state = new VaeTrainingState(epoch, history, snapshot.Parameters, optimizer, tensors[CpuGenerator].Data,
-            tensors.TryGetValue(DeviceGenerator, out var device) ? device.Data : null);
+            tensors.TryGetValue(DeviceGenerator, out var device) ? device.Data : null, best);
         return (run, snapshot.Columns, state);
     }
 
@@ -275,6 +303,17 @@ internal static class VaeCheckpoint
         if (saved.Seed != current.Seed)
         {
             Differs(nameof(VaeOptions.Seed), saved.Seed, current.Seed);
+        }
+
+        if (saved.KlWarmupEpochs != current.KlWarmupEpochs)
+        {
+            Differs(nameof(VaeOptions.KlWarmupEpochs), saved.KlWarmupEpochs, current.KlWarmupEpochs);
+        }
+
+        if (saved.EarlyStoppingPatience != current.EarlyStoppingPatience)
+        {
+            Differs(nameof(VaeOptions.EarlyStoppingPatience), saved.EarlyStoppingPatience?.ToString(CultureInfo.InvariantCulture) ?? "off",
+                current.EarlyStoppingPatience?.ToString(CultureInfo.InvariantCulture) ?? "off");
         }
 
         if (saved.DeviceType != current.DeviceType)

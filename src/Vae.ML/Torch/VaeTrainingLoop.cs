@@ -6,15 +6,24 @@ using static TorchSharp.torch;
 
 namespace Vae.ML.Torch;
 
-/// <summary>Settings of one training run, resolved from <see cref="VaeOptions"/>.</summary>
-internal sealed record VaeTrainingSettings(int Epochs, int BatchSize, double LearningRate, double Beta, long Seed);
+/// <summary>Settings of one training run, resolved from <see cref="VaeOptions"/>; the controls default to off.</summary>
+internal sealed record VaeTrainingSettings(
+    int Epochs,
+    int BatchSize,
+    double LearningRate,
+    double Beta,
+    long Seed,
+    int KlWarmupEpochs = 0,
+    int? EarlyStoppingPatience = null,
+    TimeSpan BatchProgressInterval = default);
 
 /// <summary>Adam's state for one parameter: its step count and both moment estimates, row-major.</summary>
 internal sealed record AdamParameterState(string Name, long Step, float[] ExpAvg, float[] ExpAvgSq);
 
 /// <summary>
 /// Everything a training run needs to continue after <see cref="Epoch"/> exactly as if it had never stopped, as plain
-/// arrays: the weights, Adam's state, the random generators' state and the history so far.
+/// arrays: the weights, Adam's state, the random generators' state, the history so far and, with early stopping, the
+/// best epoch's weights (its loss and the epochs since follow from the history).
 /// </summary>
 internal sealed record VaeTrainingState(
     int Epoch,
@@ -22,7 +31,8 @@ internal sealed record VaeTrainingState(
     IReadOnlyList<(string Name, long[] Shape, float[] Values)> Parameters,
     IReadOnlyList<AdamParameterState> Optimizer,
     byte[] CpuGeneratorState,
-    byte[]? DeviceGeneratorState);
+    byte[]? DeviceGeneratorState,
+    IReadOnlyList<(string Name, long[] Shape, float[] Values)>? BestParameters = null);
 
 /// <summary>When to hand the training state to <see cref="Save"/>: every <see cref="EveryEpochs"/> epochs and after the last.</summary>
 internal sealed record VaeCheckpointing(int EveryEpochs, Action<VaeTrainingState> Save);
@@ -44,7 +54,8 @@ internal static class VaeTrainingLoop
         Action<VaeEpochMetrics> onEpoch,
         Action throwIfCancelled,
         VaeTrainingState? resumeFrom = null,
-        VaeCheckpointing? checkpointing = null)
+        VaeCheckpointing? checkpointing = null,
+        Action<VaeBatchProgress>? onBatch = null)
     {
         var history = new List<VaeEpochMetrics>();
         var network = model.Network;
@@ -57,19 +68,32 @@ internal static class VaeTrainingLoop
         var noiseGenerator = deviceGenerator ?? shuffleGenerator;
 
         var firstEpoch = 1;
+        var earlyStopping = new EarlyStopping(validation is null ? null : settings.EarlyStoppingPatience);
         if (resumeFrom is not null)
         {
             Restore(resumeFrom, model, optimizer, shuffleGenerator, deviceGenerator);
-            history.AddRange(resumeFrom.History.Select(m => m with { TotalEpochs = settings.Epochs }));
+
+            // "Completed" belonged to the checkpointed run's last epoch; a run with more epochs goes on from there.
+            var growing = resumeFrom.Epoch < settings.Epochs;
+            history.AddRange(resumeFrom.History.Select(m => m with
+            {
+                TotalEpochs = settings.Epochs,
+                StopReason = growing && m.StopReason == VaeStopReason.Completed ? null : m.StopReason,
+            }));
+            earlyStopping.Resume(history, resumeFrom.BestParameters);
             firstEpoch = resumeFrom.Epoch + 1;
         }
+
+        var totalBatches = (int)((train.Rows + settings.BatchSize - 1) / settings.BatchSize);
 
         // Data that fits is uploaded once; each batch is then an index_select of a fresh permutation.
         using var resident = train is FeatureMatrix matrix ? model.ToDevice(matrix.Values, matrix.Rows, matrix.Width) : null;
 
-        for (var epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
+        for (var epoch = firstEpoch; epoch <= settings.Epochs && !earlyStopping.ShouldStop; epoch++)
         {
+            var klWeight = KlWeight(settings.Beta, settings.KlWarmupEpochs, epoch);
             var clock = Stopwatch.StartNew();
+            var lastReport = TimeSpan.Zero;
             network.train();
             double total = 0, reconstruction = 0, kl = 0;
             long seen = 0;
@@ -92,7 +116,7 @@ internal static class VaeTrainingLoop
                 var x = batches.Current;
                 optimizer.zero_grad();
                 var (logits, mu, logVar) = network.forward(x, noiseGenerator);
-                var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, settings.Beta);
+                var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, klWeight);
                 loss.backward();
 
                 // Checked before the update, so a bad batch never reaches the weights. Reading the loss is the one
@@ -114,6 +138,22 @@ internal static class VaeTrainingLoop
                 reconstruction += bce.item<float>();
                 kl += kld.item<float>();
                 seen += x.shape[0];
+
+                // Throttled by the clock; reporting draws no random numbers, so it never changes the run.
+                if (onBatch is not null && (batch == totalBatches || clock.Elapsed - lastReport >= settings.BatchProgressInterval))
+                {
+                    lastReport = clock.Elapsed;
+                    onBatch(new VaeBatchProgress
+                    {
+                        Epoch = epoch,
+                        TotalEpochs = settings.Epochs,
+                        Batch = batch,
+                        TotalBatches = totalBatches,
+                        Rows = seen,
+                        TotalRows = train.Rows,
+                        TrainLoss = total / seen,
+                    });
+                }
             }
 
             clock.Stop();
@@ -125,27 +165,121 @@ internal static class VaeTrainingLoop
                 TrainReconstructionLoss = reconstruction / seen,
                 TrainKlDivergence = kl / seen,
                 Seconds = clock.Elapsed.TotalSeconds,
+                KlWeight = klWeight,
             };
 
             if (validation is not null)
             {
+                // At the final β, so that the losses of warm-up epochs compare with later ones and with the Score.
                 var (sampled, atMean) = Evaluate(model, validation, settings.Beta, settings.BatchSize, noiseGenerator);
                 metrics = metrics with { ValidationLoss = sampled, ValidationLossAtMean = atMean };
+                metrics = earlyStopping.Observe(metrics, model);
+            }
+
+            if (earlyStopping.ShouldStop)
+            {
+                metrics = metrics with { StopReason = VaeStopReason.EarlyStopping };
+            }
+            else if (epoch == settings.Epochs)
+            {
+                metrics = metrics with { StopReason = VaeStopReason.Completed };
             }
 
             history.Add(metrics);
 
             // Saved before the progress report, so an application that stops in its progress handler keeps this epoch.
-            if (checkpointing is not null && (epoch % checkpointing.EveryEpochs == 0 || epoch == settings.Epochs))
+            if (checkpointing is not null && (epoch % checkpointing.EveryEpochs == 0 || metrics.StopReason is not null))
             {
-                checkpointing.Save(Capture(epoch, history, model, optimizer, shuffleGenerator, deviceGenerator));
+                checkpointing.Save(Capture(epoch, history, model, optimizer, shuffleGenerator, deviceGenerator, earlyStopping.BestParameters));
             }
 
             onEpoch(metrics);
         }
 
+        // A run resumed from the checkpoint of its last epoch trains nothing more; its history still says why it ended.
+        if (history[^1].StopReason is null)
+        {
+            history[^1] = history[^1] with { StopReason = earlyStopping.ShouldStop ? VaeStopReason.EarlyStopping : VaeStopReason.Completed };
+        }
+
+        earlyStopping.RestoreBest(model, history);
         network.eval();
         return history;
+    }
+
+    /// <summary>
+    /// The KL weight of <paramref name="epoch"/> (1-based) under a linear warm-up over <paramref name="warmupEpochs"/>
+    /// epochs: β · min(1, (epoch − 1) / warmupEpochs), exactly β without warm-up.
+    /// </summary>
+    internal static double KlWeight(double beta, int warmupEpochs, int epoch)
+        => warmupEpochs <= 0 || epoch > warmupEpochs ? beta : beta * ((epoch - 1) / (double)warmupEpochs);
+
+    /// <summary>
+    /// Early stopping's state: the lowest validation loss at μ, the weights that gave it and the epochs since. Inert
+    /// (every member a no-op) without a patience.
+    /// </summary>
+    private sealed class EarlyStopping(int? patience)
+    {
+        private double _bestLoss = double.PositiveInfinity;
+        private int _sinceBest;
+
+        public IReadOnlyList<(string Name, long[] Shape, float[] Values)>? BestParameters { get; private set; }
+
+        public bool ShouldStop => patience is int p && _sinceBest >= p;
+
+        /// <summary>Records the epoch's validation loss; keeps a copy of the weights when it is a new low.</summary>
+        public VaeEpochMetrics Observe(VaeEpochMetrics metrics, VaeModel model)
+        {
+            if (patience is null)
+            {
+                return metrics;
+            }
+
+            // A NaN loss is never an improvement.
+            if (metrics.ValidationLossAtMean < _bestLoss)
+            {
+                _bestLoss = metrics.ValidationLossAtMean.Value;
+                _sinceBest = 0;
+                BestParameters = model.GetParameters();
+            }
+            else
+            {
+                _sinceBest++;
+            }
+
+            return metrics with { EpochsWithoutImprovement = _sinceBest };
+        }
+
+        /// <summary>Takes the state back from a checkpoint: the counter and best loss from the history, the weights as saved.</summary>
+        public void Resume(IReadOnlyList<VaeEpochMetrics> history, IReadOnlyList<(string Name, long[] Shape, float[] Values)>? best)
+        {
+            if (patience is null)
+            {
+                return;
+            }
+
+            _sinceBest = history[^1].EpochsWithoutImprovement
+                ?? throw new InvalidDataException("the checkpoint was written without early stopping (its history has no EpochsWithoutImprovement)");
+            var bestEpoch = history.Count - 1 - _sinceBest;
+            if (bestEpoch >= 0)
+            {
+                _bestLoss = history[bestEpoch].ValidationLossAtMean ?? double.PositiveInfinity;
+                BestParameters = best ?? throw new InvalidDataException("the checkpoint lacks the best epoch's weights (best.* tensors)");
+            }
+        }
+
+        /// <summary>Puts the best epoch's weights back into the model and marks that epoch in the history.</summary>
+        public void RestoreBest(VaeModel model, List<VaeEpochMetrics> history)
+        {
+            if (patience is null || BestParameters is null)
+            {
+                return;
+            }
+
+            var bestEpoch = history.Count - 1 - _sinceBest;
+            history[bestEpoch] = history[bestEpoch] with { IsBestEpoch = true };
+            model.SetParameters(BestParameters.ToDictionary(p => p.Name, p => (p.Shape, p.Values)));
+        }
     }
 
     /// <summary>
@@ -167,7 +301,8 @@ internal static class VaeTrainingLoop
         return largest.Count == 0 || float.IsFinite(torch.stack(largest).max().item<float>());
     }
 
-    private static VaeTrainingState Capture(int epoch, List<VaeEpochMetrics> history, VaeModel model, Adam optimizer, Generator cpu, Generator? device)
+    private static VaeTrainingState Capture(int epoch, List<VaeEpochMetrics> history, VaeModel model, Adam optimizer, Generator cpu, Generator? device,
+        IReadOnlyList<(string Name, long[] Shape, float[] Values)>? best)
     {
         var parameters = model.GetParameters();
         var states = optimizer.state_dict().State;
@@ -178,7 +313,7 @@ internal static class VaeTrainingLoop
             adam.Add(new AdamParameterState(parameters[i].Name, state.step, ToArray(state.exp_avg), ToArray(state.exp_avg_sq)));
         }
 
-        return new VaeTrainingState(epoch, history.ToArray(), parameters, adam, GeneratorState(cpu), device is null ? null : GeneratorState(device));
+        return new VaeTrainingState(epoch, history.ToArray(), parameters, adam, GeneratorState(cpu), device is null ? null : GeneratorState(device), best);
     }
 
     private static void Restore(VaeTrainingState state, VaeModel model, Adam optimizer, Generator cpu, Generator? device)

@@ -85,7 +85,8 @@ public class CheckpointTests
         same.ResumeFrom = more.ResumeFrom;
         using var nothingLeft = ml.Transforms.Vae(same).Fit(data);
         nothingLeft.History.Should().HaveCount(2);
-        nothingLeft.History.Select(h => h with { TotalEpochs = 4, Seconds = 0 })
+        nothingLeft.History[^1].StopReason.Should().Be(VaeStopReason.Completed);
+        nothingLeft.History.Select(h => h with { TotalEpochs = 4, Seconds = 0, StopReason = null })
             .Should().Equal(fourEpochs.History.Take(2).Select(h => h with { Seconds = 0 }));
     }
 
