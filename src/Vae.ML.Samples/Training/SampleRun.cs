@@ -81,7 +81,7 @@ internal sealed class SampleRun
         var epochs = new List<EpochRecord>();
         var display = new TrainingProgressDisplay(context.Console, context.Interactive, context.WriteLine);
         var stopwatch = Stopwatch.StartNew();
-        VaeTransformer model = display.Run(Settings.Epochs, progress =>
+        VaeTransformer model = display.Run(Settings.Epochs, (progress, batchProgress) =>
         {
             var options = new VaeOptions
             {
@@ -99,6 +99,7 @@ internal sealed class SampleRun
                     epochs.Add(record);
                     progress.Report(record);
                 }),
+                BatchProgress = batchProgress,
                 CancellationToken = cancellationToken,
             };
             return MLContext.Transforms.Vae(options).Fit(train.ToDataView(MLContext), cancellationToken);

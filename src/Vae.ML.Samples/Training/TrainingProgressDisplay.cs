@@ -5,9 +5,9 @@ using Vae.ML.Samples.Reporting;
 namespace Vae.ML.Samples.Training;
 
 /// <summary>
-/// Shows training as it happens: on an interactive terminal a Spectre.Console progress bar (epoch count, running
-/// loss, elapsed time, ETA) with one log line per finished epoch above it; when output is redirected or the
-/// console is not interactive (CI, tests) only the log lines, as plain text.
+/// Shows training as it happens: on an interactive terminal a Spectre.Console progress bar (epoch and batch count,
+/// running loss, elapsed time, ETA) that moves with every batch report, with one log line per finished epoch above it;
+/// when output is redirected or the console is not interactive (CI, tests) only the log lines, as plain text.
 /// </summary>
 internal sealed class TrainingProgressDisplay
 {
@@ -32,12 +32,18 @@ internal sealed class TrainingProgressDisplay
     /// Runs <paramref name="train"/>, handing it a progress sink that updates the display once per epoch, and
     /// returns its result.
     /// </summary>
-    public T Run<T>(int totalEpochs, Func<IProgress<EpochRecord>, T> train)
+    public T Run<T>(int totalEpochs, Func<IProgress<EpochRecord>, T> train) => Run(totalEpochs, (epochs, _) => train(epochs));
+
+    /// <summary>
+    /// Runs <paramref name="train"/>, handing it two progress sinks: one per epoch (log line and bar) and one per batch
+    /// (moves the bar within the epoch; nothing is printed for it when not interactive). Returns its result.
+    /// </summary>
+    public T Run<T>(int totalEpochs, Func<IProgress<EpochRecord>, IProgress<VaeBatchProgress>, T> train)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(totalEpochs, 1);
         if (!Interactive)
         {
-            return train(new Sink(record => writePlainLine(FormatEpochLine(record, totalEpochs))));
+            return train(new Sink<EpochRecord>(record => writePlainLine(FormatEpochLine(record, totalEpochs))), new Sink<VaeBatchProgress>(_ => { }));
         }
 
         T result = default!;
@@ -54,12 +60,18 @@ internal sealed class TrainingProgressDisplay
             .Start(context =>
             {
                 ProgressTask task = context.AddTask(Describe(0, totalEpochs, null), maxValue: totalEpochs);
-                result = train(new Sink(record =>
-                {
-                    console.MarkupLine(Markup.Escape(FormatEpochLine(record, totalEpochs)));
-                    task.Description = Describe(record.Epoch, totalEpochs, record.TrainLoss);
-                    task.Value = record.Epoch;
-                }));
+                result = train(
+                    new Sink<EpochRecord>(record =>
+                    {
+                        console.MarkupLine(Markup.Escape(FormatEpochLine(record, totalEpochs)));
+                        task.Description = Describe(record.Epoch, totalEpochs, record.TrainLoss);
+                        task.Value = record.Epoch;
+                    }),
+                    new Sink<VaeBatchProgress>(batch =>
+                    {
+                        task.Description = DescribeBatch(batch);
+                        task.Value = BarValue(batch);
+                    }));
                 task.StopTask();
             });
         return result;
@@ -85,14 +97,21 @@ internal sealed class TrainingProgressDisplay
         return line + string.Create(CultureInfo.InvariantCulture, $"  {record.Seconds:F1} s");
     }
 
+    /// <summary>Where the bar stands after a batch: finished epochs plus the fraction of the current one.</summary>
+    public static double BarValue(VaeBatchProgress batch) => batch.Epoch - 1 + batch.EpochFraction;
+
+    /// <summary>The bar's label during an epoch, e.g. <c>epoch 3/20  batch 120/469  loss 160.12</c>.</summary>
+    public static string DescribeBatch(VaeBatchProgress batch) => string.Create(CultureInfo.InvariantCulture,
+        $"epoch {batch.Epoch}/{batch.TotalEpochs}  batch {batch.Batch}/{batch.TotalBatches}  loss {batch.TrainLoss:F2}");
+
     private static string Describe(int epoch, int totalEpochs, double? loss) =>
         loss is double value
             ? string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}/{totalEpochs}  loss {value:F2}")
             : string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}/{totalEpochs}  loss ...");
 
     /// <summary>Calls back synchronously, on the reporting thread (unlike <see cref="Progress{T}"/>, which posts).</summary>
-    private sealed class Sink(Action<EpochRecord> report) : IProgress<EpochRecord>
+    private sealed class Sink<TValue>(Action<TValue> report) : IProgress<TValue>
     {
-        public void Report(EpochRecord value) => report(value);
+        public void Report(TValue value) => report(value);
     }
 }
