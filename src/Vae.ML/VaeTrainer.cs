@@ -104,7 +104,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
                 FeatureColumn.CountRows(options.ValidationData, ThrowIfCancelled, "Validation data"), "Validation data", ThrowIfCancelled);
 
         var architecture = new VaeArchitecture(inputSize, options.HiddenSizes, options.LatentDimension);
-        var model = VaeModel.Create(architecture, seed, options.Device);
+        var model = VaeModel.Create(architecture, seed, options.Device, MlNetInternals.GpuRequest(_env));
         try
         {
             var run = new VaeCheckpointRun(inputSize, options.HiddenSizes, options.LatentDimension, options.BatchSize,
@@ -119,7 +119,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             var resuming = resume.State is null ? "" : $", resuming after epoch {resume.State.Epoch} from '{resumePath}'";
             Log(string.Create(CultureInfo.InvariantCulture,
                 $"Training VAE {inputSize}-{string.Join("-", options.HiddenSizes)}-{options.LatentDimension} on {rows} rows " +
-                $"({(streamed ? "streamed" : "in memory")}), device {model.Device}, {options.Epochs} epochs, batch {options.BatchSize}, " +
+                $"({(streamed ? "streamed" : "in memory")}), device {model.Device} ({model.DeviceChoice}), {options.Epochs} epochs, batch {options.BatchSize}, " +
                 $"lr {options.LearningRate}, beta {options.Beta}, seed {seed}{Controls(options)}{resuming}."));
             var settings = new VaeTrainingSettings(options.Epochs, options.BatchSize, options.LearningRate, options.Beta, seed,
                 options.KlWarmupEpochs, options.EarlyStoppingPatience, options.BatchProgressInterval);

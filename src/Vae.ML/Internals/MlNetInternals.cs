@@ -24,6 +24,14 @@ internal static partial class MlNetInternals
     public static IHostEnvironment GetEnvironment(TransformsCatalog catalog)
         => ((IInternalCatalog)catalog).Environment;
 
+    /// <summary>
+    /// The context's <c>GpuDeviceId</c> and <c>FallbackToCpu</c>: public on <see cref="MLContext"/>, read here through
+    /// ML.NET's internal environment interface so hosts and the environment a loader gets answer too. None when the
+    /// environment does not carry them.
+    /// </summary>
+    public static Torch.GpuRequest GpuRequest(IHostEnvironment env)
+        => env is IHostEnvironmentInternal settings ? new(settings.GpuDeviceId, settings.FallbackToCpu) : default;
+
     /// <summary>Whether the host has been cancelled (<c>MLContext.CancelExecution</c>, which is internal to ML.NET).</summary>
     public static bool IsCancelled(IHost host) => host is ICancelable { IsCanceled: true };
 
@@ -104,7 +112,10 @@ internal static partial class MlNetInternals
     /// <summary>The factory ML.NET's ComponentCatalog calls (found by <c>LoadableClass</c> above) to load a transformer.</summary>
     internal static class VaeTransformerLoader
     {
-        /// <summary>Factory for SignatureLoadModel. Loaded transformers go to the "auto" device.</summary>
+        /// <summary>
+        /// Factory for SignatureLoadModel. Loaded transformers go to the "auto" device under the loading
+        /// <see cref="MLContext"/>'s <c>GpuDeviceId</c> and <c>FallbackToCpu</c>.
+        /// </summary>
         public static VaeTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
         {
             ArgumentNullException.ThrowIfNull(env);

@@ -1,3 +1,4 @@
+using Microsoft.ML.Runtime;
 using Vae.ML.Torch;
 
 namespace Vae.ML.Persistence;
@@ -98,10 +99,18 @@ internal sealed record VaeSnapshot(
     public static VaeSnapshot Of(VaeTransformer transformer)
         => new(transformer.Columns, transformer.Model.Architecture, transformer.Beta, transformer.History, transformer.Model.GetParameters());
 
-    /// <summary>Builds a transformer on <paramref name="device"/>; nothing stays allocated when that fails.</summary>
+    /// <summary>
+    /// Builds a transformer on <paramref name="device"/> (for "auto", under <paramref name="env"/>'s GpuDeviceId and
+    /// FallbackToCpu), logging the choice; nothing stays allocated when that fails.
+    /// </summary>
     public VaeTransformer ToTransformer(Microsoft.ML.Runtime.IHostEnvironment env, string device)
     {
-        var model = VaeModel.Create(Architecture, seed: 0, device);
+        var model = VaeModel.Create(Architecture, seed: 0, device, Internals.MlNetInternals.GpuRequest(env));
+        using (var channel = env.Start("Vae"))
+        {
+            channel.Info(Microsoft.ML.Runtime.MessageSensitivity.None, "{0}", $"Loaded VAE on {model.Device}: {model.DeviceChoice}.");
+        }
+
         try
         {
             model.SetParameters(Parameters.ToDictionary(p => p.Name, p => (p.Shape, p.Values), StringComparer.Ordinal));

@@ -1,3 +1,4 @@
+using Microsoft.ML;
 using TorchSharp;
 using Vae.ML.Data;
 using static TorchSharp.torch;
@@ -6,6 +7,9 @@ namespace Vae.ML.Torch;
 
 /// <summary>The shape of a VAE: everything needed to rebuild its network.</summary>
 internal sealed record VaeArchitecture(int InputSize, int[] HiddenSizes, int LatentDimension);
+
+/// <summary>The <see cref="MLContext"/>'s GPU settings (<see cref="MLContext.GpuDeviceId"/>, <see cref="MLContext.FallbackToCpu"/>); default: none.</summary>
+internal readonly record struct GpuRequest(int? GpuDeviceId, bool FallbackToCpu);
 
 /// <summary>
 /// A trained (or being trained) VAE network on a device, with batched, thread-safe inference on plain float arrays.
@@ -50,10 +54,10 @@ internal sealed class VaeModel : IDisposable
 
     /// <summary>Creates a freshly initialised network; the same seed gives the same weights.</summary>
     /// <remarks>Nothing native outlives a failure: when the device move throws, the network and the saved random state are freed.</remarks>
-    public static VaeModel Create(VaeArchitecture architecture, long seed, string device)
+    public static VaeModel Create(VaeArchitecture architecture, long seed, string device, GpuRequest gpu = default)
     {
         Runtime.TorchRuntime.EnsureInitialized();
-        var resolved = ResolveDevice(device);
+        var (resolved, why) = ResolveDevice(device, gpu);
         VaeNetwork? network = null;
         Tensor? stateAfterInit = null;
         try
@@ -76,7 +80,7 @@ internal sealed class VaeModel : IDisposable
             }
 
             network.to(resolved);
-            return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit };
+            return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit, DeviceChoice = why };
         }
         catch
         {
@@ -114,37 +118,81 @@ internal sealed class VaeModel : IDisposable
         }
     }
 
-    /// <summary>"auto" → CUDA when TorchSharp reports it available, else CPU; "cpu", "cuda", "cuda:N" as given.</summary>
-    public static Device ResolveDevice(string device)
+    /// <summary>Why <see cref="Device"/> was chosen, in words (for the log).</summary>
+    public string DeviceChoice { get; private init; } = "";
+
+    /// <summary>The device for <paramref name="device"/> under the context's GPU settings, and why; see <see cref="ChooseDevice"/>.</summary>
+    public static (Device Device, string Why) ResolveDevice(string device, GpuRequest gpu = default)
+    {
+        CheckDeviceName(device);
+
+        // "cpu" never asks TorchSharp about CUDA (which loads the CUDA backend when one is referenced).
+        var cpuOnly = device.Trim().Equals("cpu", StringComparison.OrdinalIgnoreCase);
+        var available = !cpuOnly && torch.cuda.is_available();
+        var (type, index, why) = ChooseDevice(device, gpu, available, available ? torch.cuda.device_count() : 0);
+        return (type == DeviceType.CPU ? torch.CPU : new Device(DeviceType.CUDA, index), why);
+    }
+
+    /// <summary>
+    /// The device rule, as a pure function of the option, the <see cref="MLContext"/>'s GPU settings and what TorchSharp
+    /// reports. "cpu": the CPU. "cuda"/"cuda:N": that GPU, or an exception when it is absent. "auto" with
+    /// <see cref="MLContext.GpuDeviceId"/> set: that GPU; when it is absent the CPU if <see cref="MLContext.FallbackToCpu"/>,
+    /// else an exception. "auto" without GpuDeviceId: GPU 0 when CUDA is available, else the CPU.
+    /// </summary>
+    internal static (DeviceType Type, int Index, string Why) ChooseDevice(string device, GpuRequest gpu, bool cudaAvailable, int cudaDeviceCount)
     {
         CheckDeviceName(device);
         var text = device.Trim().ToLowerInvariant();
-        if (text == "auto")
-        {
-            return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
-        }
-
+        var present = cudaAvailable ? $"{cudaDeviceCount} CUDA device(s) are present" : "TorchSharp reports no CUDA device";
         if (text == "cpu")
         {
-            return torch.CPU;
+            return (DeviceType.CPU, 0, "Device = \"cpu\"");
         }
 
+        if (text == "auto")
         {
-            if (!torch.cuda.is_available())
+            if (gpu.GpuDeviceId is not int id)
             {
-                throw new InvalidOperationException(
-                    $"Device '{device}' was requested but TorchSharp reports no CUDA device. Reference the CUDA backend " +
-                    "(TorchSharp-cuda-linux or TorchSharp-cuda-windows) and check the NVIDIA driver, or use Device = \"cpu\" or \"auto\".");
+                return cudaAvailable
+                    ? (DeviceType.CUDA, 0, "Device = \"auto\" and CUDA is available (MLContext.GpuDeviceId is not set)")
+                    : (DeviceType.CPU, 0, "Device = \"auto\" and TorchSharp reports no CUDA device");
             }
 
-            var index = text == "cuda" ? 0 : int.Parse(text.AsSpan(5), System.Globalization.CultureInfo.InvariantCulture);
-            if (index >= torch.cuda.device_count())
+            if (id < 0)
             {
-                throw new ArgumentOutOfRangeException(nameof(device), device, $"Only {torch.cuda.device_count()} CUDA device(s) are present.");
+                throw new ArgumentOutOfRangeException(nameof(MLContext.GpuDeviceId), id, "MLContext.GpuDeviceId must be ≥ 0, or null.");
             }
 
-            return new Device(DeviceType.CUDA, index);
+            if (cudaAvailable && id < cudaDeviceCount)
+            {
+                return (DeviceType.CUDA, id, $"Device = \"auto\" and MLContext.GpuDeviceId = {id}");
+            }
+
+            if (gpu.FallbackToCpu)
+            {
+                return (DeviceType.CPU, 0, $"MLContext.GpuDeviceId = {id} asks for CUDA device {id}, but {present}; MLContext.FallbackToCpu is true");
+            }
+
+            throw new InvalidOperationException(
+                $"MLContext.GpuDeviceId = {id} asks for CUDA device {id}, but {present}, and MLContext.FallbackToCpu is false. " +
+                "Set MLContext.FallbackToCpu = true to train on the CPU instead, leave GpuDeviceId null, or reference the CUDA backend " +
+                "(TorchSharp-cuda-linux or TorchSharp-cuda-windows) and check the NVIDIA driver.");
         }
+
+        if (!cudaAvailable)
+        {
+            throw new InvalidOperationException(
+                $"Device '{device}' was requested but TorchSharp reports no CUDA device. Reference the CUDA backend " +
+                "(TorchSharp-cuda-linux or TorchSharp-cuda-windows) and check the NVIDIA driver, or use Device = \"cpu\" or \"auto\".");
+        }
+
+        var index = text == "cuda" ? 0 : int.Parse(text.AsSpan(5), System.Globalization.CultureInfo.InvariantCulture);
+        if (index >= cudaDeviceCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(device), device, $"Only {cudaDeviceCount} CUDA device(s) are present.");
+        }
+
+        return (DeviceType.CUDA, index, $"Device = \"{text}\"");
     }
 
     /// <summary>Runs the encoder (and, when asked, the decoder and the per-row loss) on <paramref name="rows"/> rows.</summary>

@@ -94,6 +94,52 @@ public sealed class TrainingControlsTests
     }
 
     [Fact]
+    public void What_the_controls_recorded_survives_every_persistence_path()
+    {
+        var ml = new MLContext(seed: 0);
+        var options = EarlyStopping(ml);
+        options.KlWarmupEpochs = 2;
+        var data = TrainingTestSupport.TrainingRows(ml, 96);
+        using var vae = ml.Transforms.Vae(options).Fit(data);
+        vae.History.Should().Contain(m => m.IsBestEpoch).And.Contain(m => m.StopReason == VaeStopReason.EarlyStopping)
+            .And.Contain(m => m.KlWeight == 0.5);
+        using var folder = new TrainingTestSupport.TempFolder();
+        Directory.CreateDirectory(folder.Path);
+
+        var file = folder.File("model.safetensors");
+        vae.Save(file);
+        using (var loaded = VaeTransformer.Load(ml, file))
+        {
+            loaded.History.Should().Equal(vae.History);
+        }
+
+        using (var stream = new MemoryStream())
+        {
+            vae.Save(stream);
+            stream.Position = 0;
+            using var loaded = VaeTransformer.Load(ml, stream);
+            loaded.History.Should().Equal(vae.History);
+        }
+
+        var zip = folder.File("model.zip");
+        ml.Model.Save(vae, data.Schema, zip);
+        using (var loaded = (VaeTransformer)new MLContext(seed: 5).Model.Load(zip, out _))
+        {
+            loaded.History.Should().Equal(vae.History);
+        }
+
+        // The safetensors metadata, as any reader of the file (PyTorch's safetensors included) sees it.
+        string history;
+        using (var read = File.OpenRead(file))
+        {
+            history = Vae.ML.Persistence.Safetensors.ReadHeader(read, read.Length, file).Metadata["history"];
+        }
+
+        history.Should().Contain("\"klWeight\":0.5").And.Contain("\"isBestEpoch\":true").And.Contain("\"stopReason\":\"EarlyStopping\"")
+            .And.Contain("\"epochsWithoutImprovement\":2");
+    }
+
+    [Fact]
     public void Early_stopping_needs_validation_data_and_a_positive_patience()
     {
         var ml = new MLContext(seed: 0);
