@@ -65,7 +65,13 @@ public sealed class VaeOptions
     /// </summary>
     public int? Seed { get; set; }
 
-    /// <summary>"auto" (CUDA when TorchSharp reports it available, else CPU), "cpu", "cuda" or "cuda:N". Default "auto".</summary>
+    /// <summary>
+    /// "auto", "cpu", "cuda" or "cuda:N". "auto" follows the <see cref="MLContext"/>: with
+    /// <see cref="MLContext.GpuDeviceId"/> set, that CUDA device, and when it is absent the CPU if
+    /// <see cref="MLContext.FallbackToCpu"/> is true, else an <see cref="InvalidOperationException"/>; without
+    /// GpuDeviceId, CUDA device 0 when TorchSharp reports CUDA available, else the CPU. The choice is logged.
+    /// Default "auto".
+    /// </summary>
     public string Device { get; set; } = "auto";
 
     /// <summary>Optional data scored after every epoch (reported as <see cref="VaeEpochMetrics.ValidationLoss"/>).</summary>

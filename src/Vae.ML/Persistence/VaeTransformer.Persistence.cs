@@ -35,7 +35,7 @@ public sealed partial class VaeTransformer
 
     /// <summary>
     /// Reads a transformer written by <see cref="Save(Stream)"/> (or, by an older Vae.ML, in the ".vae" format) onto
-    /// the "auto" device (CUDA when available, else CPU).
+    /// the "auto" device (as <see cref="VaeOptions.Device"/> describes it: the <paramref name="mlContext"/>'s GpuDeviceId and FallbackToCpu, else CUDA when available, else CPU).
     /// </summary>
     /// <param name="mlContext">The ML.NET context the transformer will belong to.</param>
     /// <param name="stream">The stream, positioned at the model; it is left open, positioned just after the model.</param>
@@ -59,7 +59,7 @@ public sealed partial class VaeTransformer
 
     /// <summary>
     /// Reads a transformer written by <see cref="Save(string)"/> or <see cref="ExportSafetensors"/> (or, by an older
-    /// Vae.ML, in the ".vae" format) onto the "auto" device (CUDA when available, else CPU).
+    /// Vae.ML, in the ".vae" format) onto the "auto" device (as <see cref="VaeOptions.Device"/> describes it: the <paramref name="mlContext"/>'s GpuDeviceId and FallbackToCpu, else CUDA when available, else CPU).
     /// </summary>
     /// <param name="mlContext">The ML.NET context the transformer will belong to.</param>
     /// <param name="path">The model file.</param>

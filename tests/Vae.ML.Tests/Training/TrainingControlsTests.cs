@@ -185,7 +185,10 @@ public sealed class TrainingControlsTests
         var resumed = EarlyStopping(ml);
         resumed.KlWarmupEpochs = 3;
         resumed.ResumeFrom = folder.File(Vae.ML.Persistence.VaeCheckpoint.FileName(stopEpoch - 1));
+        resumed.CheckpointDirectory = folder.Path;
+        resumed.KeepLastCheckpoints = null;
         using var continued = Train(ml, resumed);
+        folder.FileNames().Should().Contain(Vae.ML.Persistence.VaeCheckpoint.FileName(stopEpoch), "the epoch that stops early is checkpointed");
         continued.ShouldHaveIdenticalHistory(uninterrupted);
         continued.ShouldHaveIdenticalWeights(uninterrupted);
 
@@ -196,10 +199,9 @@ public sealed class TrainingControlsTests
         state.BestParameters.Should().NotBeNull();
         state.History.Select(m => m.KlWeight).Should().Equal(uninterrupted.History.Take(stopEpoch - 1).Select(m => m.KlWeight));
 
-        // Resuming from the stopped run's own last checkpoint trains nothing more and ends the same.
+        // Resuming from the checkpoint of the epoch that stopped early trains nothing more and ends the same.
         var again = EarlyStopping(ml);
         again.KlWarmupEpochs = 3;
-        again.CheckpointDirectory = folder.Path;
         again.ResumeFrom = folder.Path;
         using (var other = Train(ml, again))
         {
