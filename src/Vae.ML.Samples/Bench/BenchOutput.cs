@@ -70,7 +70,7 @@ internal static class BenchOutput
     public static string Markdown(BenchReport r)
     {
         var md = new StringBuilder();
-        md.AppendLine(F($"Measured {r.StartedUtc:yyyy-MM-dd HH:mm} UTC in {r.Seconds:F0} s ({(r.Sizes.Quick ? "QUICK mode: the numbers only prove that the bench runs" : "full bench")}), data: {r.Data}."));
+        md.AppendLine(F($"Measured {r.StartedUtc:yyyy-MM-dd HH:mm} UTC in {r.Seconds:F0} s ({r.Sizes.Description}), data: {r.Data}."));
         md.AppendLine();
         md.AppendLine(F($"Machine: {r.Versions.Processor}, {r.Versions.ProcessorCount} logical CPUs, {r.Versions.OperatingSystem}; load average {r.LoadAverage[0]:F1} at the start, {r.LoadAverage[1]:F1} at the end. ") +
             F($"{r.Versions.DotNet}, Vae.ML {r.Versions.VaeMl}, TorchSharp {r.Versions.TorchSharp}, ML.NET {r.Versions.MlNet}; PyTorch {r.PyTorchVersion ?? "not run"}; {r.Sizes.Threads} libtorch threads on both sides."));

@@ -127,7 +127,8 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
         }
 
         double? peak = ChildProcess.ReadPeakMegabytes("/proc/self/status");
-        context.Out.WriteLine(new JsonObject { ["rows"] = rows, ["epoch_s"] = seconds, ["peak_rss_mb"] = peak }.ToJsonString());
+        double retained = GC.GetTotalMemory(forceFullCollection: true) / (1024.0 * 1024.0);
+        context.Out.WriteLine(new JsonObject { ["rows"] = rows, ["epoch_s"] = seconds, ["peak_rss_mb"] = peak, ["managed_retained_mb"] = retained }.ToJsonString());
     }
 
     /// <summary>
@@ -364,8 +365,10 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
 
             JsonNode reply = JsonNode.Parse(line)!;
             double peak = (double?)reply["peak_rss_mb"] ?? result.PeakRssMegabytes ?? double.NaN;
-            points.Add(new RssPoint(count, Math.Max(peak, result.PeakRssMegabytes ?? 0), (double?)reply["epoch_s"] ?? double.NaN));
-            Say(string.Create(CultureInfo.InvariantCulture, $"Streamed child, {count:N0} rows: peak RSS {points[^1].PeakRssMegabytes:F0} MB, epoch {points[^1].EpochSeconds:F2} s."));
+            points.Add(new RssPoint(count, Math.Max(peak, result.PeakRssMegabytes ?? 0), (double?)reply["epoch_s"] ?? double.NaN,
+                (double?)reply["managed_retained_mb"]));
+            Say(string.Create(CultureInfo.InvariantCulture,
+                $"Streamed child, {count:N0} rows: peak RSS {points[^1].PeakRssMegabytes:F0} MB (managed heap retained after training {points[^1].ManagedRetainedMegabytes:F0} MB), epoch {points[^1].EpochSeconds:F2} s."));
         }
 
         var measure = new StreamMeasure(rows, Spread.Of(inMemory), Spread.Of(streamed), Spread.Of(streamed.Zip(inMemory, (s, m) => s / m)).Median, points);
