@@ -7,12 +7,17 @@ public sealed class BenchQuickRun : IDisposable
 {
     public BenchQuickRun()
     {
-        Result = Cli.Run("bench", "--quick", "--synthetic", "--out", Folder);
+        Cli.Result result = Cli.Run("bench", "--quick", "--synthetic", "--out", Folder);
+        (ExitCode, Output, Error) = (result.ExitCode, result.Output, result.Error);
     }
 
     public string Folder { get; } = Path.Combine(Path.GetTempPath(), $"vae-ml-bench-test-{Guid.NewGuid():N}");
 
-    public Cli.Result Result { get; }
+    public int ExitCode { get; }
+
+    public string Output { get; }
+
+    public string Error { get; }
 
     public void Dispose()
     {
@@ -34,10 +39,8 @@ public sealed class BenchQuickModeTests(BenchQuickRun run) : IClassFixture<Bench
     [Fact]
     public void Quick_bench_measures_every_row_and_writes_json_markdown_and_plots()
     {
-        Cli.Result result = run.Result;
-
-        result.ExitCode.Should().Be(0, result.Error);
-        result.Output.Should().Contain("| training epoch").And.Contain("PredictionEngine").And.Contain("Wrote");
+        run.ExitCode.Should().Be(0, run.Error);
+        run.Output.Should().Contain("| training epoch").And.Contain("PredictionEngine").And.Contain("Wrote");
         BenchReport report = BenchReport.Load(Path.Combine(_folder, BenchOutput.JsonFile));
         report.Sizes.Quick.Should().BeTrue();
 
@@ -88,7 +91,7 @@ public sealed class BenchQuickModeTests(BenchQuickRun run) : IClassFixture<Bench
     [Fact]
     public void Render_rewrites_the_tables_and_plots_of_a_saved_run_without_measuring()
     {
-        run.Result.ExitCode.Should().Be(0, run.Result.Error);
+        run.ExitCode.Should().Be(0, run.Error);
         string rendered = Path.Combine(_folder, "rendered");
 
         Cli.Result result = Cli.Run("bench", "--render", Path.Combine(_folder, BenchOutput.JsonFile), "--out", rendered);
