@@ -23,7 +23,7 @@ internal static class BenchCommand
         var noPyTorch = new Option<bool>("--no-pytorch") { Description = "Do not run the PyTorch contender." };
         var synthetic = new Option<bool>("--synthetic") { Description = "Synthetic 28x28 images instead of MNIST (same shapes, same costs)." };
         var data = new Option<string?>("--data") { Description = "Folder with the MNIST files (default: the usual cache, downloaded when missing).", HelpName = "dir" };
-        var skipReport = new Option<bool>("--skip-report-run") { Description = "Do not run a full 'vae-ml report' child for its peak RSS (quick mode never does)." };
+        var skipReport = new Option<bool>("--skip-report-run") { Description = "Do not run 'vae-ml report' as a child for its peak RSS (quick mode runs a one-epoch report on a few hundred rows; both need MNIST)." };
         var render = new Option<string?>("--render") { Description = "Measure nothing: rewrite results.md and the plots in --out from a saved bench.json.", HelpName = "file" };
         var streamWorker = new Option<int?>("--stream-worker") { Description = "Internal: train N rows streamed in this process and print its peak RSS.", Hidden = true };
         foreach (Option<int> option in new[] { threads, batch })
@@ -69,7 +69,7 @@ internal static class BenchCommand
             }
 
             var settings = new BenchSettings(sizes, parseResult.GetValue(output)!, parseResult.GetValue(python)!, !parseResult.GetValue(noPyTorch),
-                parseResult.GetValue(synthetic), parseResult.GetValue(data), !isQuick && !parseResult.GetValue(skipReport));
+                parseResult.GetValue(synthetic), parseResult.GetValue(data), !parseResult.GetValue(skipReport));
             var runner = new BenchRunner(settings, context, cancellationToken);
             if (parseResult.GetValue(streamWorker) is int workerRows)
             {

@@ -59,7 +59,8 @@ internal static class BenchOutput
         string report = m.ReportRunMegabytes is double mb ? F($"{mb:N0} MB") : "not measured";
         string torchRss = m.PyTorchMegabytes is double pm ? F($"PyTorch contender process {pm:N0} MB") : "PyTorch not run";
         string rssRatio = m.ReportRunMegabytes is double a && m.PyTorchMegabytes is double b ? F($"**{a / b:F2}×** PyTorch") : "–";
-        md.AppendLine($"| peak RSS of the full `report` run | {report} | {torchRss} | {rssRatio} | ≤ 700 MB |");
+        string run = m.ReportCommand is null ? "the full `report` run" : $"`{m.ReportCommand.Replace(System.IO.Path.GetTempPath(), "/tmp/", StringComparison.Ordinal)}`";
+        md.AppendLine($"| peak RSS of {run} | {report} | {torchRss} | {rssRatio} | ≤ 700 MB (full report) |");
         StreamMeasure s = r.Stream;
         string flat = s.PeakRssByRows.Count == 0 ? "no child ran" : string.Join(", ", s.PeakRssByRows.Select(p => F($"{p.Rows:N0} rows: {p.PeakRssMegabytes:N0} MB")));
         md.AppendLine(F($"| training from a stream (MaxInMemoryBytes = 0), {s.Rows:N0} rows | epoch {Seconds(s.Streamed)} | in-memory epoch {Seconds(s.InMemory)} | **{s.StreamedOverInMemory:F2}×** in-memory; peak RSS {flat} | ≤ 1.5× in-memory; RSS flat in rows |"));
