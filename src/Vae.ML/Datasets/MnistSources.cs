@@ -28,20 +28,25 @@ internal sealed class HttpMirrorSource : IMnistSource
     private readonly Uri _baseUri;
     private readonly TimeSpan _responseTimeout;
     private readonly TimeSpan _downloadTimeout;
+    private readonly Func<HttpMessageHandler> _createHandler;
 
-    public HttpMirrorSource(string baseUri, TimeSpan responseTimeout, TimeSpan downloadTimeout)
+    /// <param name="baseUri">Folder that holds the four .gz files.</param>
+    /// <param name="responseTimeout">How long the first response of a request may take.</param>
+    /// <param name="downloadTimeout">How long one file's body may take once its headers arrived.</param>
+    /// <param name="createHandler">The HTTP transport (tests pass a fake); by default a <see cref="SocketsHttpHandler"/>.</param>
+    public HttpMirrorSource(string baseUri, TimeSpan responseTimeout, TimeSpan downloadTimeout, Func<HttpMessageHandler>? createHandler = null)
     {
         _baseUri = new Uri(baseUri.EndsWith('/') ? baseUri : baseUri + "/", UriKind.Absolute);
         _responseTimeout = responseTimeout;
         _downloadTimeout = downloadTimeout;
+        _createHandler = createHandler ?? (() => new SocketsHttpHandler { ConnectTimeout = responseTimeout });
     }
 
     public string Name => _baseUri.ToString();
 
     public void Fetch(MnistFileStore store, CancellationToken cancellationToken)
     {
-        using var handler = new SocketsHttpHandler { ConnectTimeout = _responseTimeout };
-        using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        using var client = new HttpClient(_createHandler(), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         foreach (var file in store.Missing.ToArray())
         {
             var uri = new Uri(_baseUri, file.GzipName);

