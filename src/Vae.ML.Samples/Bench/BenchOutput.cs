@@ -110,8 +110,9 @@ internal static class BenchOutput
         Row("forward rest: small layers, ReLU, reparameterisation, BCE-with-logits, KL", Math.Max(0, p.Forward - p.ForwardGemms));
         Row("backward GEMMs (∂W1, ∂W4, ∂h3)", p.BackwardGemms);
         Row("backward rest: elementwise gradients, bias sums, small layers", Math.Max(0, p.Backward - p.BackwardGemms));
+        Row("divergence guard: loss read back, gradients' largest magnitude reduced and read back", p.Checks);
         Row("optimizer: `zero_grad` + Adam step", p.Optimizer);
-        Row("three `item()` reads of the losses", p.Reads);
+        Row("BCE and KL read back (`item()`)", p.Reads);
         Row("releasing the step's tensors (dispose scope)", p.Release);
         md.AppendLine(F($"| **sum** | **{p.Total:F3}** | |"));
         md.AppendLine();

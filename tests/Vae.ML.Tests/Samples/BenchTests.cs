@@ -76,7 +76,7 @@ public sealed class BenchQuickModeTests(BenchQuickRun run) : IClassFixture<Bench
         report.Notes.Should().Contain(n => n.Contains("report run was not measured: the report needs MNIST"));
 
         StepProfile profile = report.Profile;
-        new[] { profile.Data, profile.Forward, profile.ForwardGemms, profile.Backward, profile.BackwardGemms, profile.Optimizer, profile.FixedCostPerStep }
+        new[] { profile.Data, profile.Forward, profile.ForwardGemms, profile.Backward, profile.BackwardGemms, profile.Checks, profile.Optimizer, profile.FixedCostPerStep }
             .Should().OnlyContain(ms => ms > 0 && double.IsFinite(ms));
 
         string markdown = File.ReadAllText(Path.Combine(_folder, BenchOutput.MarkdownFile));
