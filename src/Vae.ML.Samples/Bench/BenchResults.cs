@@ -77,7 +77,10 @@ internal sealed record StreamMeasure(int Rows, Spread InMemory, Spread Streamed,
 /// <param name="EpochSeconds">Its epoch time.</param>
 /// <param name="ManagedRetainedMegabytes">Managed heap still reachable after training (after a full collection): tells
 /// retained memory from garbage the GC had not yet returned. Null in reports written before it was measured.</param>
-internal sealed record RssPoint(int Rows, double PeakRssMegabytes, double EpochSeconds, double? ManagedRetainedMegabytes = null);
+/// <param name="ManagedCommittedMegabytes">Memory the GC had committed at its last collection before that one.</param>
+/// <param name="ManagedAllocatedMegabytes">Everything the process allocated on the managed heap in its life.</param>
+internal sealed record RssPoint(int Rows, double PeakRssMegabytes, double EpochSeconds, double? ManagedRetainedMegabytes = null,
+    double? ManagedCommittedMegabytes = null, double? ManagedAllocatedMegabytes = null);
 
 /// <summary>Peak memory of whole runs.</summary>
 /// <param name="ReportRunMegabytes">Peak RSS of a full <c>vae-ml report</c> child run, or null when skipped.</param>

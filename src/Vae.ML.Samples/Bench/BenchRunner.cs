@@ -126,9 +126,16 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
         {
         }
 
+        const double megabyte = 1024.0 * 1024.0;
         double? peak = ChildProcess.ReadPeakMegabytes("/proc/self/status");
-        double retained = GC.GetTotalMemory(forceFullCollection: true) / (1024.0 * 1024.0);
-        context.Out.WriteLine(new JsonObject { ["rows"] = rows, ["epoch_s"] = seconds, ["peak_rss_mb"] = peak, ["managed_retained_mb"] = retained }.ToJsonString());
+        double committed = GC.GetGCMemoryInfo().TotalCommittedBytes / megabyte;
+        double allocated = GC.GetTotalAllocatedBytes() / megabyte;
+        double retained = GC.GetTotalMemory(forceFullCollection: true) / megabyte;
+        context.Out.WriteLine(new JsonObject
+        {
+            ["rows"] = rows, ["epoch_s"] = seconds, ["peak_rss_mb"] = peak, ["managed_retained_mb"] = retained,
+            ["managed_committed_mb"] = committed, ["managed_allocated_mb"] = allocated,
+        }.ToJsonString());
     }
 
     /// <summary>
@@ -366,9 +373,9 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
             JsonNode reply = JsonNode.Parse(line)!;
             double peak = (double?)reply["peak_rss_mb"] ?? result.PeakRssMegabytes ?? double.NaN;
             points.Add(new RssPoint(count, Math.Max(peak, result.PeakRssMegabytes ?? 0), (double?)reply["epoch_s"] ?? double.NaN,
-                (double?)reply["managed_retained_mb"]));
+                (double?)reply["managed_retained_mb"], (double?)reply["managed_committed_mb"], (double?)reply["managed_allocated_mb"]));
             Say(string.Create(CultureInfo.InvariantCulture,
-                $"Streamed child, {count:N0} rows: peak RSS {points[^1].PeakRssMegabytes:F0} MB (managed heap retained after training {points[^1].ManagedRetainedMegabytes:F0} MB), epoch {points[^1].EpochSeconds:F2} s."));
+                $"Streamed child, {count:N0} rows: peak RSS {points[^1].PeakRssMegabytes:F0} MB (managed heap: {points[^1].ManagedRetainedMegabytes:F0} MB retained after training, {points[^1].ManagedCommittedMegabytes:F0} MB committed before that collection, {points[^1].ManagedAllocatedMegabytes:F0} MB allocated in all), epoch {points[^1].EpochSeconds:F2} s."));
         }
 
         var measure = new StreamMeasure(rows, Spread.Of(inMemory), Spread.Of(streamed), Spread.Of(streamed.Zip(inMemory, (s, m) => s / m)).Median, points);
