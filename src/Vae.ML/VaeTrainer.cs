@@ -5,6 +5,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using Vae.ML.Data;
 using Vae.ML.Internals;
+using Vae.ML.Persistence;
 using Vae.ML.Torch;
 
 namespace Vae.ML;
@@ -35,6 +36,12 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
     /// <param name="input">Data with the feature column (a known-size vector of Single, values in [0, 1]).</param>
     /// <param name="cancellationToken">Cancels training with an <see cref="OperationCanceledException"/>.</param>
     /// <returns>The trained transformer; dispose it to free the network's native memory.</returns>
+    /// <exception cref="ArgumentException">The data does not fit the options (column, values, no rows), or
+    /// <see cref="VaeOptions.ResumeFrom"/> was trained with other options; the message names the option.</exception>
+    /// <exception cref="InvalidDataException"><see cref="VaeOptions.ResumeFrom"/> is not an intact checkpoint.</exception>
+    /// <exception cref="VaeTrainingDivergedException">The loss or a gradient became NaN or infinite.</exception>
+    /// <exception cref="InvalidOperationException">The data view failed while being read (the original exception is inner).</exception>
+    /// <exception cref="OperationCanceledException">Training was cancelled.</exception>
     public VaeTransformer Fit(IDataView input, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -50,8 +57,10 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             }
         }
 
+        // A checkpoint to resume from is read (and fully validated) before any data, so a bad file fails fast.
+        var resume = options.ResumeFrom is null ? default : ReadCheckpoint(options.ResumeFrom);
         var host = _env.Register("Vae");
-        var seed = options.Seed ?? host.Rand.Next();
+        var seed = options.Seed ?? resume.Run?.Seed ?? host.Rand.Next();
         var logger = options.Logger;
         using var channel = host.Start("Vae");
         void Log(string message)
@@ -70,36 +79,58 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             }
         }
 
-        var rows = FeatureColumn.CountRows(input, ThrowIfCancelled);
+        var rows = FeatureColumn.CountRows(input, ThrowIfCancelled, "Training data");
         if (rows == 0)
         {
             throw new ArgumentException($"The training data has no rows (column '{options.FeatureColumnName}').", nameof(input));
         }
 
-        ITrainingFeatures train = rows * inputSize * sizeof(float) <= options.MaxInMemoryBytes
-            ? FeatureColumn.ReadAll(input, options.FeatureColumnName, inputSize, rows, "Training data", ThrowIfCancelled)
-            : ValidatedStream(input, options.FeatureColumnName, inputSize, rows, ThrowIfCancelled);
+        var streamed = rows * inputSize * sizeof(float) > options.MaxInMemoryBytes;
+        ITrainingFeatures train = streamed
+            ? ValidatedStream(input, options.FeatureColumnName, inputSize, rows, ThrowIfCancelled)
+            : FeatureColumn.ReadAll(input, options.FeatureColumnName, inputSize, rows, "Training data", ThrowIfCancelled);
         var validation = options.ValidationData is null
             ? null
             : FeatureColumn.ReadAll(options.ValidationData, options.FeatureColumnName, inputSize,
-                FeatureColumn.CountRows(options.ValidationData, ThrowIfCancelled), "Validation data", ThrowIfCancelled);
+                FeatureColumn.CountRows(options.ValidationData, ThrowIfCancelled, "Validation data"), "Validation data", ThrowIfCancelled);
 
         var architecture = new VaeArchitecture(inputSize, options.HiddenSizes, options.LatentDimension);
         var model = VaeModel.Create(architecture, seed, options.Device);
         try
         {
+            var run = new VaeCheckpointRun(inputSize, options.HiddenSizes, options.LatentDimension, options.BatchSize,
+                options.LearningRate, options.Beta, seed, options.Epochs, model.Device.type == TorchSharp.DeviceType.CPU ? "cpu" : "cuda",
+                rows, streamed, validation?.Rows ?? 0);
+            if (resume.Run is not null)
+            {
+                VaeCheckpoint.CheckResumable(resume.Run, resume.State!.Epoch, run, options.ResumeFrom!);
+            }
+
+            var checkpointing = PrepareCheckpoints(options, run, resume.Run is not null);
+            var resuming = resume.State is null ? "" : $", resuming after epoch {resume.State.Epoch} from '{options.ResumeFrom}'";
             Log(string.Create(CultureInfo.InvariantCulture,
                 $"Training VAE {inputSize}-{string.Join("-", options.HiddenSizes)}-{options.LatentDimension} on {rows} rows " +
-                $"({(train is FeatureMatrix ? "in memory" : "streamed")}), device {model.Device}, {options.Epochs} epochs, batch {options.BatchSize}, " +
-                $"lr {options.LearningRate}, beta {options.Beta}, seed {seed}."));
+                $"({(streamed ? "streamed" : "in memory")}), device {model.Device}, {options.Epochs} epochs, batch {options.BatchSize}, " +
+                $"lr {options.LearningRate}, beta {options.Beta}, seed {seed}{resuming}."));
             var settings = new VaeTrainingSettings(options.Epochs, options.BatchSize, options.LearningRate, options.Beta, seed);
-            var history = VaeTrainingLoop.Run(model, train, validation, settings,
-                metrics =>
-                {
-                    Log(Describe(metrics));
-                    options.Progress?.Report(metrics);
-                },
-                ThrowIfCancelled);
+            List<VaeEpochMetrics> history;
+            try
+            {
+                history = VaeTrainingLoop.Run(model, train, validation, settings,
+                    metrics =>
+                    {
+                        Log(Describe(metrics));
+                        options.Progress?.Report(metrics);
+                    },
+                    ThrowIfCancelled,
+                    resume.State,
+                    checkpointing);
+            }
+            catch (InvalidDataException e) when (resume.State is not null)
+            {
+                throw new InvalidDataException($"{nameof(VaeOptions.ResumeFrom)} '{options.ResumeFrom}' cannot be restored: {e.Message}", e);
+            }
+
             return new VaeTransformer(_env, model, VaeTransformer.ColumnNames.From(options), options.Beta, history);
         }
         catch
@@ -138,6 +169,36 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             MlNetInternals.VectorColumn(_options.ReconstructionColumnName, NumberDataViewType.Single),
             MlNetInternals.ScalarColumn(_options.ScoreColumnName, NumberDataViewType.Single),
         ]);
+    }
+
+    private static (VaeCheckpointRun? Run, VaeTrainingState? State) ReadCheckpoint(string path)
+    {
+        var (run, state) = VaeCheckpoint.Read(path);
+        return (run, state);
+    }
+
+    /// <summary>
+    /// Null without <see cref="VaeOptions.CheckpointDirectory"/>. A fresh run refuses a folder that already holds
+    /// checkpoints: pruning and "the newest checkpoint" would otherwise mix two runs.
+    /// </summary>
+    private static VaeCheckpointing? PrepareCheckpoints(VaeOptions options, VaeCheckpointRun run, bool resuming)
+    {
+        if (options.CheckpointDirectory is not { } directory)
+        {
+            return null;
+        }
+
+        var existing = VaeCheckpoint.List(directory);
+        if (!resuming && existing.Count > 0)
+        {
+            throw new ArgumentException(
+                $"{nameof(VaeOptions.CheckpointDirectory)} '{directory}' already holds {existing.Count} checkpoint(s) (e.g. '{Path.GetFileName(existing[^1].Path)}'). " +
+                $"Set {nameof(VaeOptions.ResumeFrom)} to continue that run, delete them, or choose an empty folder.",
+                nameof(VaeOptions.CheckpointDirectory));
+        }
+
+        Directory.CreateDirectory(directory);
+        return new VaeCheckpointing(options.CheckpointEveryEpochs, state => VaeCheckpoint.Save(directory, run, state, options.KeepLastCheckpoints));
     }
 
     private static ITrainingFeatures ValidatedStream(IDataView input, string column, int width, long rows, Action throwIfCancelled)
@@ -193,6 +254,28 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         if (o.MaxInMemoryBytes < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(VaeOptions.MaxInMemoryBytes), o.MaxInMemoryBytes, "MaxInMemoryBytes must be ≥ 0.");
+        }
+
+        if (o.CheckpointEveryEpochs < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.CheckpointEveryEpochs), o.CheckpointEveryEpochs, "CheckpointEveryEpochs must be at least 1.");
+        }
+
+        if (o.KeepLastCheckpoints is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.KeepLastCheckpoints), o.KeepLastCheckpoints,
+                "KeepLastCheckpoints must be at least 1 (null keeps every checkpoint).");
+        }
+
+        if (o.CheckpointDirectory is { } directory && (string.IsNullOrWhiteSpace(directory) || File.Exists(directory)))
+        {
+            throw new ArgumentException($"CheckpointDirectory '{directory}' must name a folder, not {(File.Exists(directory) ? "a file" : "nothing")}.",
+                nameof(VaeOptions.CheckpointDirectory));
+        }
+
+        if (o.ResumeFrom is { } resume && string.IsNullOrWhiteSpace(resume))
+        {
+            throw new ArgumentException("ResumeFrom must name a checkpoint file, or be null.", nameof(VaeOptions.ResumeFrom));
         }
 
         VaeTransformer.ColumnNames.From(o).Check();

@@ -72,19 +72,27 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     internal IHostEnvironment Environment => _env;
 
     /// <summary>Latent means μ of row-major inputs.</summary>
+    /// <remarks>
+    /// Like every scoring path, the array API never throws on a value: a row with a NaN or infinite value gets NaN
+    /// outputs, and a row with finite values outside [0, 1] is computed as it is; one warning per call reports how many
+    /// such rows there were through <c>mlContext.Log</c>. Only a length that is not a whole number of rows throws.
+    /// </remarks>
     /// <param name="inputs">rows × <see cref="InputSize"/> values.</param>
     /// <returns>rows × <see cref="LatentDimension"/> values.</returns>
+    /// <exception cref="ArgumentException">The length of <paramref name="inputs"/> is not a multiple of <see cref="InputSize"/>.</exception>
     public float[] Encode(ReadOnlySpan<float> inputs) => Encode(inputs, out _, wantLogVariances: false);
 
     /// <summary>Latent means μ and log-variances log σ² of row-major inputs.</summary>
     /// <param name="inputs">rows × <see cref="InputSize"/> values.</param>
     /// <param name="logVariances">rows × <see cref="LatentDimension"/> log-variances.</param>
     /// <returns>rows × <see cref="LatentDimension"/> means.</returns>
+    /// <exception cref="ArgumentException">The length of <paramref name="inputs"/> is not a multiple of <see cref="InputSize"/>.</exception>
     public float[] Encode(ReadOnlySpan<float> inputs, out float[] logVariances) => Encode(inputs, out logVariances, wantLogVariances: true);
 
     /// <summary>Decoder output (probabilities in [0, 1]) for row-major latent vectors.</summary>
     /// <param name="latents">rows × <see cref="LatentDimension"/> values.</param>
     /// <returns>rows × <see cref="InputSize"/> values.</returns>
+    /// <exception cref="ArgumentException">The length of <paramref name="latents"/> is not a multiple of <see cref="LatentDimension"/>.</exception>
     public float[] Decode(ReadOnlySpan<float> latents)
     {
         var rows = RowsOf(latents, LatentDimension, nameof(latents));
@@ -96,22 +104,24 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     /// <summary>Reconstructions decoder(μ) of row-major inputs.</summary>
     /// <param name="inputs">rows × <see cref="InputSize"/> values.</param>
     /// <returns>rows × <see cref="InputSize"/> values.</returns>
+    /// <exception cref="ArgumentException">The length of <paramref name="inputs"/> is not a multiple of <see cref="InputSize"/>.</exception>
     public float[] Reconstruct(ReadOnlySpan<float> inputs)
     {
         var rows = RowsOf(inputs, InputSize, nameof(inputs));
         var output = new float[rows * InputSize];
-        _model.Infer(inputs, rows, default, default, output, default, Beta);
+        Infer(inputs, rows, default, default, output, default, nameof(Reconstruct));
         return output;
     }
 
     /// <summary>Per-row loss BCE + β·KL at z = μ (the Score column) of row-major inputs.</summary>
     /// <param name="inputs">rows × <see cref="InputSize"/> values.</param>
     /// <returns>One score per row.</returns>
+    /// <exception cref="ArgumentException">The length of <paramref name="inputs"/> is not a multiple of <see cref="InputSize"/>.</exception>
     public float[] Score(ReadOnlySpan<float> inputs)
     {
         var rows = RowsOf(inputs, InputSize, nameof(inputs));
         var output = new float[rows];
-        _model.Infer(inputs, rows, default, default, default, output, Beta);
+        Infer(inputs, rows, default, default, default, output, nameof(Score));
         return output;
     }
 
@@ -136,6 +146,11 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new VaeRowMapping(this, inputSchema);
 
     /// <summary>Adds the output columns to <paramref name="input"/>, lazily: nothing is computed until a cursor reads them.</summary>
+    /// <remarks>
+    /// Schema problems throw here. Values never make a cursor throw: a row with a NaN or infinite value gets NaN outputs
+    /// (the other rows are unaffected), and a row with values outside [0, 1] is scored as it is (its Score is then large);
+    /// each cursor logs one warning through <c>mlContext.Log</c> with the number of such rows.
+    /// </remarks>
     /// <param name="input">Data with the feature column.</param>
     /// <returns>The transformed view.</returns>
     public IDataView Transform(IDataView input)
@@ -156,15 +171,26 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
         var rows = RowsOf(inputs, InputSize, nameof(inputs));
         var mu = new float[rows * LatentDimension];
         logVariances = wantLogVariances ? new float[rows * LatentDimension] : [];
-        _model.Infer(inputs, rows, mu, logVariances, default, default, Beta);
+        Infer(inputs, rows, mu, logVariances, default, default, nameof(Encode));
         return mu;
+    }
+
+    /// <summary>One array call is one scoring pass: odd rows are counted and reported in one warning.</summary>
+    private void Infer(ReadOnlySpan<float> inputs, int rows, Span<float> mu, Span<float> logVar, Span<float> reconstruction, Span<float> score, string method)
+    {
+        var rowValues = new RowValues[rows];
+        _model.Infer(inputs, rows, mu, logVar, reconstruction, score, Beta, rowValues);
+        var tally = new ScoringTally(_env, $"VAE scoring (VaeTransformer.{method})");
+        tally.Count(rowValues);
+        tally.Report();
     }
 
     private static int RowsOf(ReadOnlySpan<float> values, int width, string name)
     {
         if (values.Length % width != 0)
         {
-            throw new ArgumentException($"Expected a whole number of rows of {width} values, got {values.Length} values.", name);
+            throw new ArgumentException(
+                $"'{name}' has {values.Length} values, which is not a multiple of {width} (the values per row): pass rows × {width} values, row-major.", name);
         }
 
         return values.Length / width;

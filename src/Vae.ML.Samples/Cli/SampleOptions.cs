@@ -106,7 +106,7 @@ internal sealed class SampleOptions
 
     public Option<string?> Model { get; } = new("--model")
     {
-        Description = "A model saved by 'train' or 'report' (model.vae); without it the command trains one first.",
+        Description = "A model saved by 'train' or 'report' (model.safetensors; older model.vae files load too); without it the command trains one first.",
         HelpName = "file",
     };
 

@@ -55,6 +55,8 @@ internal static class VaeCli
         root.Subcommands.Add(GenerateCommand(context));
         root.Subcommands.Add(ManifoldCommand(context));
         root.Subcommands.Add(InterpolateCommand(context));
+        root.Subcommands.Add(Bench.BenchCommand.Create(context, Execute));
+        root.Subcommands.Add(Anomaly.AnomalyCommand.Create(context));
         return root;
     }
 
@@ -63,7 +65,7 @@ internal static class VaeCli
         var options = new SampleOptions();
         var command = new Command("report",
             "Train the report's configuration (latent 2, 20 epochs, batch 128, Adam 1e-3, seed 0, validated on the MNIST test set) and write " +
-            "every figure, metrics.json, model.vae and report.md into --out.");
+            "every figure, metrics.json, model.safetensors and report.md into --out.");
         AddAll(command, options.Training);
         command.SetAction((parseResult, cancellationToken) => Execute(context, () =>
         {
@@ -76,7 +78,7 @@ internal static class VaeCli
     private static Command TrainCommand(CliContext context)
     {
         var options = new SampleOptions();
-        var command = new Command("train", "Train a VAE and write model.vae, metrics.json and training_loss.png into --out.");
+        var command = new Command("train", "Train a VAE and write model.safetensors, metrics.json and training_loss.png into --out.");
         AddAll(command, options.Training);
         command.SetAction((parseResult, cancellationToken) => Execute(context, () =>
         {
@@ -221,7 +223,7 @@ internal static class VaeCli
     /// DatasetUnavailableException is an IOException -, a corrupt model file, no usable torch backend, cancellation)
     /// into one clear line on stderr and exit code 1 instead of a stack trace.
     /// </summary>
-    private static async Task<int> Execute(CliContext context, Action body)
+    internal static async Task<int> Execute(CliContext context, Action body)
     {
         try
         {

@@ -20,7 +20,7 @@ internal sealed record TrainedModel(VaeTransformer Model, IReadOnlyList<EpochRec
 internal sealed class SampleRun
 {
     /// <summary>File name of the saved model inside the output folder.</summary>
-    public const string ModelFileName = "model.vae";
+    public const string ModelFileName = "model.safetensors";
 
     private readonly CliContext context;
     private readonly CancellationToken cancellationToken;

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Numerics.Tensors;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -29,7 +31,7 @@ internal static class FeatureColumn
     }
 
     /// <summary>Number of rows, counted with a cursor when the view does not know it.</summary>
-    public static long CountRows(IDataView data, Action throwIfCancelled)
+    public static long CountRows(IDataView data, Action throwIfCancelled, string dataName = "The data")
     {
         var known = data.GetRowCount();
         if (known is long count)
@@ -39,7 +41,7 @@ internal static class FeatureColumn
 
         long rows = 0;
         using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
-        while (cursor.MoveNext())
+        while (Advance(cursor, null, rows, $"{dataName} (counting its rows)", ""))
         {
             if ((rows & 0xFFF) == 0)
             {
@@ -92,14 +94,14 @@ internal static class FeatureColumn
         var buffer = default(VBuffer<float>);
         var dense = new float[width];
         long index = 0;
-        while (cursor.MoveNext())
+        Action read = () => getter(ref buffer);
+        while (Advance(cursor, read, index, dataName, columnName))
         {
             if ((index & 0xFF) == 0)
             {
                 throwIfCancelled();
             }
 
-            getter(ref buffer);
             CopyValidated(buffer, dense, columnName, index, dataName);
             yield return dense;
             index++;
@@ -107,10 +109,44 @@ internal static class FeatureColumn
     }
 
     /// <summary>
+    /// Moves the cursor on and reads the row; an exception from the data view (a failing file, a user's enumerable)
+    /// surfaces with what was being read and how many rows had been read, its original exception as the inner one.
+    /// </summary>
+    private static bool Advance(DataViewRowCursor cursor, Action? read, long rowsRead, string what, string columnName)
+    {
+        try
+        {
+            if (!cursor.MoveNext())
+            {
+                return false;
+            }
+
+            read?.Invoke();
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var column = columnName.Length == 0 ? "" : $", column '{columnName}'";
+            throw new InvalidOperationException(
+                $"{what}{column}: the data view failed after {rowsRead} rows were read ({e.GetType().Name}: {e.Message}).", e);
+        }
+    }
+
+    /// <summary>
     /// Copies one row (dense or sparse) into <paramref name="dense"/> and checks that it has the right length and only
-    /// finite values in [0, 1]; errors name the data, column, row and element.
+    /// finite values in [0, 1] (training data); errors name the data, column, row and element.
     /// </summary>
     public static void CopyValidated(in VBuffer<float> buffer, Span<float> dense, string columnName, long row, string dataName)
+    {
+        CopyDense(buffer, dense, columnName, row, dataName);
+        Validate(dense, columnName, row, dataName);
+    }
+
+    /// <summary>
+    /// Copies one row (dense or sparse) into <paramref name="dense"/>, checking only its length: scoring takes every
+    /// value as it is (see <see cref="Classify"/>). A wrong length breaks the column's declared type, so it throws.
+    /// </summary>
+    public static void CopyDense(in VBuffer<float> buffer, Span<float> dense, string columnName, long row, string dataName)
     {
         if (buffer.Length != dense.Length)
         {
@@ -131,8 +167,28 @@ internal static class FeatureColumn
                 dense[indices[i]] = values[i];
             }
         }
+    }
 
-        Validate(dense, columnName, row, dataName);
+    /// <summary>True for the values the Bernoulli (BCE) model is trained on: finite and within [0, 1].</summary>
+    public static bool IsInTrainingRange(float value) => value >= 0f && value <= 1f;
+
+    /// <summary>Where a row's values lie relative to the training range (vectorised: this runs for every scored row).</summary>
+    public static RowValues Classify(ReadOnlySpan<float> row)
+    {
+        if (row.IsEmpty)
+        {
+            return RowValues.InRange;
+        }
+
+        // Min and Max return NaN when any value is NaN.
+        var min = TensorPrimitives.Min(row);
+        var max = TensorPrimitives.Max(row);
+        if (!float.IsFinite(min) || !float.IsFinite(max))
+        {
+            return RowValues.NotFinite;
+        }
+
+        return IsInTrainingRange(min) && IsInTrainingRange(max) ? RowValues.InRange : RowValues.OutOfRange;
     }
 
     private static void Validate(ReadOnlySpan<float> row, string columnName, long rowIndex, string dataName)
@@ -140,15 +196,31 @@ internal static class FeatureColumn
         for (var i = 0; i < row.Length; i++)
         {
             var v = row[i];
-            if (!(v >= 0f && v <= 1f))
+            if (!IsInTrainingRange(v))
             {
-                var problem = float.IsNaN(v) ? "NaN" : float.IsInfinity(v) ? "infinite" : $"{v} is outside [0, 1]";
+                var problem = float.IsNaN(v) ? "is NaN"
+                    : float.IsInfinity(v) ? $"is {(v > 0 ? "+" : "-")}infinity"
+                    : $"{v.ToString(CultureInfo.InvariantCulture)} is outside [0, 1]";
                 throw new ArgumentException(
-                    $"{dataName}, column '{columnName}', row {rowIndex}, element {i}: value is {problem}. " +
-                    "The VAE's binary cross-entropy needs finite inputs in [0, 1] (scale pixels by 1/255, or add NormalizeMinMax before the VAE).");
+                    $"{dataName}, column '{columnName}', row {rowIndex}, element {i}: the value {problem}. " +
+                    "Training needs finite values in [0, 1] (the VAE's binary cross-entropy is defined only there): scale pixels by 1/255, " +
+                    "add NormalizeMinMax before the VAE, or filter out rows with missing values (FilterRowsByMissingValues).");
             }
         }
     }
+}
+
+/// <summary>Where a row's values lie relative to the range [0, 1] the model is trained on.</summary>
+internal enum RowValues
+{
+    /// <summary>All values finite and within [0, 1].</summary>
+    InRange,
+
+    /// <summary>All values finite, some outside [0, 1]: scored as they are (the Score is then large).</summary>
+    OutOfRange,
+
+    /// <summary>Some value NaN or infinite: the row's outputs are NaN.</summary>
+    NotFinite,
 }
 
 /// <summary>

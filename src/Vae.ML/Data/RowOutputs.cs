@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Vae.ML.Torch;
 
 namespace Vae.ML.Data;
 
@@ -14,6 +15,7 @@ internal sealed class RowOutputs
     private readonly float[] _logVariance;
     private readonly float[] _reconstruction;
     private readonly float[] _score;
+    private readonly RowValues[] _rowValues;
 
     public RowOutputs(VaeTransformer transformer, int capacity, bool[] active)
     {
@@ -23,9 +25,13 @@ internal sealed class RowOutputs
         _logVariance = active[VaeRowMapping.LogVarianceSlot] ? new float[capacity * d] : [];
         _reconstruction = active[VaeRowMapping.ReconstructionSlot] ? new float[capacity * transformer.InputSize] : [];
         _score = active[VaeRowMapping.ScoreSlot] ? new float[capacity] : [];
+        _rowValues = new RowValues[capacity];
     }
 
-    /// <summary>Runs the network on <paramref name="rows"/> rows of <paramref name="inputs"/>.</summary>
+    /// <summary>
+    /// Runs the network on <paramref name="rows"/> rows of <paramref name="inputs"/>. Never throws on a value: a row
+    /// with NaN/∞ gets NaN outputs (see <see cref="VaeModel.Infer"/>); <see cref="ValuesOf"/> tells which rows were odd.
+    /// </summary>
     public void Compute(ReadOnlySpan<float> inputs, int rows)
     {
         var d = _transformer.LatentDimension;
@@ -37,8 +43,12 @@ internal sealed class RowOutputs
             _logVariance.Length == 0 ? default : _logVariance.AsSpan(0, rows * d),
             _reconstruction.Length == 0 ? default : _reconstruction.AsSpan(0, rows * width),
             _score.Length == 0 ? default : _score.AsSpan(0, rows),
-            _transformer.Beta);
+            _transformer.Beta,
+            _rowValues.AsSpan(0, rows));
     }
+
+    /// <summary>Where the values of row <paramref name="index"/> of the last computed batch lie relative to [0, 1].</summary>
+    public RowValues ValuesOf(int index) => _rowValues[index];
 
     /// <summary>
     /// A getter for output <paramref name="slot"/>; <paramref name="currentRow"/> makes sure the current row is
@@ -76,13 +86,5 @@ internal sealed class RowOutputs
             value = editor.Commit();
         };
         return (ValueGetter<TValue>)(Delegate)vector;
-    }
-
-    /// <summary>Dense, validated copy of one feature vector (for single-row mapping).</summary>
-    public static float[] ToDense(in VBuffer<float> buffer, VaeRowMapping mapping, long position)
-    {
-        var dense = new float[mapping.Transformer.InputSize];
-        FeatureColumn.CopyValidated(buffer, dense, mapping.FeatureInput.Name, position, "Input data");
-        return dense;
     }
 }

@@ -24,77 +24,133 @@ internal sealed class VaeDataView(IDataView input, VaeRowMapping mapping) : IDat
 }
 
 /// <summary>
-/// Cursor over the VAE's output. Input columns pass through from the main input cursor. When an output column is
-/// first read at a row, a second input cursor (over the feature column only, same order) reads up to
-/// <see cref="BatchRows"/> rows ahead and the network runs once for all of them. Row ids from both cursors are compared,
-/// so a source whose order is not repeatable falls back to one row per forward pass instead of giving wrong rows.
+/// Cursor over the VAE's output. Without an active output column it is the input cursor. With one, it reads its ONE
+/// input cursor up to <see cref="BatchRows"/> rows ahead of the consumer into a bounded buffer (the feature vectors
+/// plus a copy of every requested input column), and the network runs once for the buffered rows when an output is
+/// first read. The source is therefore read once, in one order: sources whose cursors do not agree (a database query
+/// without ORDER BY, a queue) are scored correctly, and an expensive source (text parsing, a database) is not parsed
+/// twice. Values never throw: odd rows are scored (NaN in, NaN out) and counted in one warning per cursor.
 /// </summary>
 internal sealed class VaeCursor : DataViewRowCursor
 {
-    /// <summary>Rows per forward pass.</summary>
+    /// <summary>Rows per forward pass, and the most rows the cursor holds ahead of its consumer.</summary>
     internal const int BatchRows = 1024;
+
+    private const string DataName = "Input data";
 
     private readonly VaeRowMapping _mapping;
     private readonly DataViewRowCursor _input;
     private readonly bool[] _active;
+    private readonly bool _batching;
     private readonly RowOutputs? _outputs;
+    private readonly ScoringTally? _tally;
+    private readonly Dictionary<int, ColumnBuffer> _buffers = [];
     private readonly ValueGetter<DataViewRowId> _inputId;
     private readonly ValueGetter<VBuffer<float>>? _inputFeatures;
-    private readonly IDataView _source;
-    private readonly int? _seed;
     private readonly int _width;
-
-    private DataViewRowCursor? _ahead;
-    private ValueGetter<DataViewRowId>? _aheadId;
-    private ValueGetter<VBuffer<float>>? _aheadFeatures;
-    private long _aheadPosition = -1;
-    private bool _batching = true;
 
     private readonly float[] _batchInputs;
     private readonly DataViewRowId[] _batchIds;
-    private long _batchStart = -1;
-    private int _batchCount;
     private VBuffer<float> _featureBuffer;
+    private int _batchCount;
+    private int _index = -1;
+    private bool _computed;
+    private bool _inputDone;
+    private long _position = -1;
+    private long _countedPosition = -1;
 
     public VaeCursor(IDataView input, VaeRowMapping mapping, DataViewSchema.Column[] columnsNeeded, int? seed)
     {
         _mapping = mapping;
-        _source = input;
-        _seed = seed;
         _width = mapping.Transformer.InputSize;
         _active = mapping.ActiveOutputs(columnsNeeded);
-        var anyOutput = _active.Any(a => a);
+        _batching = _active.Any(a => a);
         var inputColumns = mapping.GetDependencies(columnsNeeded).ToList();
         _input = input.GetRowCursor(inputColumns, seed is int s ? new Random(s) : null);
-        _inputId = _input.GetIdGetter();
-        if (anyOutput)
+        try
         {
-            _outputs = new RowOutputs(mapping.Transformer, BatchRows, _active);
-            _inputFeatures = _input.GetGetter<VBuffer<float>>(mapping.FeatureInput);
+            _inputId = _input.GetIdGetter();
+            if (_batching)
+            {
+                _inputFeatures = _input.GetGetter<VBuffer<float>>(mapping.FeatureInput);
+                foreach (var column in columnsNeeded.Where(c => c.Index < mapping.FirstOutputIndex))
+                {
+                    var inputColumn = mapping.InputSchema[column.Index];
+                    _buffers[column.Index] = ColumnBuffer.Create(_input, inputColumn, BatchRows);
+                }
+
+                _outputs = new RowOutputs(mapping.Transformer, BatchRows, _active);
+                _tally = new ScoringTally(mapping.Transformer.Environment, "VAE scoring (cursor)");
+            }
+        }
+        catch
+        {
+            // The caller never sees this cursor, so it cannot dispose the input cursor it holds.
+            _input.Dispose();
+            throw;
         }
 
-        _batchInputs = anyOutput ? new float[BatchRows * _width] : [];
-        _batchIds = anyOutput ? new DataViewRowId[BatchRows] : [];
+        _batchInputs = _batching ? new float[BatchRows * _width] : [];
+        _batchIds = _batching ? new DataViewRowId[BatchRows] : [];
     }
 
     public override DataViewSchema Schema => _mapping.OutputSchema;
 
-    public override long Position => _input.Position;
+    public override long Position => _batching ? _position : _input.Position;
 
-    public override long Batch => _input.Batch;
+    public override long Batch => _batching ? 0 : _input.Batch;
 
-    public override ValueGetter<DataViewRowId> GetIdGetter() => _inputId;
+    public override ValueGetter<DataViewRowId> GetIdGetter()
+        => _batching ? (ref DataViewRowId id) => id = _batchIds[CurrentIndex()] : _inputId;
 
     public override bool IsColumnActive(DataViewSchema.Column column)
-        => column.Index < _mapping.FirstOutputIndex ? _input.IsColumnActive(_mapping.InputSchema[column.Index]) : _active[column.Index - _mapping.FirstOutputIndex];
+    {
+        if (column.Index >= _mapping.FirstOutputIndex)
+        {
+            return _active[column.Index - _mapping.FirstOutputIndex];
+        }
 
-    public override bool MoveNext() => _input.MoveNext();
+        return _batching ? _buffers.ContainsKey(column.Index) : _input.IsColumnActive(_mapping.InputSchema[column.Index]);
+    }
+
+    public override bool MoveNext()
+    {
+        if (!_batching)
+        {
+            return _input.MoveNext();
+        }
+
+        if (_index >= 0 && _index + 1 < _batchCount)
+        {
+            _index++;
+            _position++;
+            return true;
+        }
+
+        if (!FillBatch())
+        {
+            _index = -1;
+            _tally!.Report();
+            return false;
+        }
+
+        _index = 0;
+        _position++;
+        return true;
+    }
 
     public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
     {
         if (column.Index < _mapping.FirstOutputIndex)
         {
-            return _input.GetGetter<TValue>(_mapping.InputSchema[column.Index]);
+            if (!_batching)
+            {
+                return _input.GetGetter<TValue>(_mapping.InputSchema[column.Index]);
+            }
+
+            return _buffers.TryGetValue(column.Index, out var buffer)
+                ? buffer.GetGetter<TValue>(CurrentIndex)
+                : throw new InvalidOperationException($"Column '{column.Name}' was not requested when the cursor was created.");
         }
 
         var slot = column.Index - _mapping.FirstOutputIndex;
@@ -103,106 +159,80 @@ internal sealed class VaeCursor : DataViewRowCursor
             throw new InvalidOperationException($"Column '{column.Name}' was not requested when the cursor was created.");
         }
 
-        return _outputs.GetGetter<TValue>(slot, column, CurrentRowInBatch);
+        return _outputs.GetGetter<TValue>(slot, column, CurrentRowComputed);
     }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            _ahead?.Dispose();
-            _input.Dispose();
+            try
+            {
+                _input.Dispose();
+            }
+            finally
+            {
+                _tally?.Report();
+            }
         }
 
         base.Dispose(disposing);
     }
 
-    /// <summary>Makes sure the current row's outputs are computed; returns the row's index in the batch buffers.</summary>
-    private int CurrentRowInBatch()
+    /// <summary>Reads up to <see cref="BatchRows"/> rows of the input into the buffers; false when it has none left.</summary>
+    private bool FillBatch()
     {
-        var position = _input.Position;
-        if (position < 0)
+        _batchCount = 0;
+        _computed = false;
+        while (_batchCount < BatchRows && !_inputDone)
         {
-            throw new InvalidOperationException("The cursor is not on a row: call MoveNext first.");
-        }
-
-        if (_batchStart >= 0 && position >= _batchStart && position < _batchStart + _batchCount)
-        {
-            return (int)(position - _batchStart);
-        }
-
-        if (_batching && TryLoadBatch(position))
-        {
-            return 0;
-        }
-
-        LoadSingleRow(position);
-        return 0;
-    }
-
-    private bool TryLoadBatch(long position)
-    {
-        if (_ahead is null)
-        {
-            var features = _mapping.FeatureInput;
-            _ahead = _source.GetRowCursor([features], _seed is int s ? new Random(s) : null);
-            _aheadId = _ahead.GetIdGetter();
-            _aheadFeatures = _ahead.GetGetter<VBuffer<float>>(features);
-        }
-
-        if (_aheadPosition >= position)
-        {
-            // Rows are only ever read forward; a second look at an earlier row means the orders diverged.
-            return StopBatching();
-        }
-
-        while (_aheadPosition < position - 1)
-        {
-            if (!_ahead.MoveNext())
+            if (!_input.MoveNext())
             {
-                return StopBatching();
+                _inputDone = true;
+                break;
             }
 
-            _aheadPosition++;
+            foreach (var buffer in _buffers.Values)
+            {
+                buffer.Capture(_batchCount);
+            }
+
+            _inputId(ref _batchIds[_batchCount]);
+            _inputFeatures!(ref _featureBuffer);
+            FeatureColumn.CopyDense(_featureBuffer, _batchInputs.AsSpan(_batchCount * _width, _width), _mapping.FeatureInput.Name, _input.Position, DataName);
+            _batchCount++;
         }
 
-        var count = 0;
-        while (count < BatchRows && _ahead.MoveNext())
-        {
-            _aheadPosition++;
-            _aheadFeatures!(ref _featureBuffer);
-            FeatureColumn.CopyValidated(_featureBuffer, _batchInputs.AsSpan(count * _width, _width), _mapping.FeatureInput.Name, _aheadPosition, "Input data");
-            _aheadId!(ref _batchIds[count]);
-            count++;
-        }
-
-        var currentId = default(DataViewRowId);
-        _inputId(ref currentId);
-        if (count == 0 || !_batchIds[0].Equals(currentId))
-        {
-            return StopBatching();
-        }
-
-        _outputs!.Compute(_batchInputs, count);
-        _batchStart = position;
-        _batchCount = count;
-        return true;
+        return _batchCount > 0;
     }
 
-    private bool StopBatching()
+    /// <summary>The current row's index in the batch buffers.</summary>
+    private int CurrentIndex()
     {
-        _batching = false;
-        _ahead?.Dispose();
-        _ahead = null;
-        return false;
+        if (_index < 0)
+        {
+            throw new InvalidOperationException("The cursor is not on a row: call MoveNext first (and only while it returns true).");
+        }
+
+        return _index;
     }
 
-    private void LoadSingleRow(long position)
+    /// <summary>Makes sure the current batch's outputs are computed; returns the current row's index in them.</summary>
+    private int CurrentRowComputed()
     {
-        _inputFeatures!(ref _featureBuffer);
-        FeatureColumn.CopyValidated(_featureBuffer, _batchInputs.AsSpan(0, _width), _mapping.FeatureInput.Name, position, "Input data");
-        _outputs!.Compute(_batchInputs, 1);
-        _batchStart = position;
-        _batchCount = 1;
+        var index = CurrentIndex();
+        if (!_computed)
+        {
+            _outputs!.Compute(_batchInputs, _batchCount);
+            _computed = true;
+        }
+
+        if (_countedPosition != _position)
+        {
+            _countedPosition = _position;
+            _tally!.Count(_outputs!.ValuesOf(index));
+        }
+
+        return index;
     }
 }

@@ -82,14 +82,20 @@ internal sealed class VaeRowMapping : IRowToRowMapper
         return new VaeRow(this, input, ActiveOutputs(activeColumns));
     }
 
-    /// <summary>One mapped row: computes the outputs of the input's current row on demand, once per position.</summary>
+    /// <summary>
+    /// One mapped row: computes the outputs of the input's current row on demand, once per position. A prediction
+    /// engine keeps one for its lifetime and never disposes it, so the warning about odd rows is logged once, at the
+    /// first odd row.
+    /// </summary>
     private sealed class VaeRow : DataViewRow
     {
         private readonly VaeRowMapping _mapping;
         private readonly DataViewRow _input;
         private readonly bool[] _active;
         private readonly RowOutputs _outputs;
+        private readonly ScoringTally _tally;
         private readonly ValueGetter<VBuffer<float>> _features;
+        private readonly float[] _dense;
         private VBuffer<float> _featureBuffer;
         private long _computedPosition = -1;
 
@@ -99,6 +105,8 @@ internal sealed class VaeRowMapping : IRowToRowMapper
             _input = input;
             _active = active;
             _outputs = new RowOutputs(mapping.Transformer, 1, active);
+            _tally = new ScoringTally(mapping.Transformer.Environment, "VAE scoring (prediction engine or row mapper; reported once, at its first odd row)");
+            _dense = new float[mapping.Transformer.InputSize];
             _features = active.Any(a => a) ? input.GetGetter<VBuffer<float>>(mapping.FeatureInput) : (ref VBuffer<float> _) => { };
         }
 
@@ -131,12 +139,29 @@ internal sealed class VaeRowMapping : IRowToRowMapper
                 if (_computedPosition != _input.Position)
                 {
                     _features(ref _featureBuffer);
-                    _outputs.Compute(RowOutputs.ToDense(_featureBuffer, _mapping, _input.Position), 1);
+                    FeatureColumn.CopyDense(_featureBuffer, _dense, _mapping.FeatureInput.Name, _input.Position, "Input data");
+                    _outputs.Compute(_dense, 1);
                     _computedPosition = _input.Position;
+                    var values = _outputs.ValuesOf(0);
+                    _tally.Count(values);
+                    if (values != RowValues.InRange)
+                    {
+                        _tally.Report();
+                    }
                 }
 
                 return 0;
             });
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _tally.Report();
+            }
+
+            base.Dispose(disposing);
         }
     }
 }

@@ -18,7 +18,7 @@ namespace Vae.ML.Internals;
 /// run against the real assemblies. A change in ML.NET breaks here, in one place, and the tests in
 /// Persistence/MlNetContractTests fail loudly.
 /// </summary>
-internal static class MlNetInternals
+internal static partial class MlNetInternals
 {
     /// <summary>The <see cref="IHostEnvironment"/> (the <see cref="MLContext"/>) behind a catalog.</summary>
     public static IHostEnvironment GetEnvironment(TransformsCatalog catalog)
@@ -63,20 +63,24 @@ internal static class MlNetInternals
     /// <summary>Load name of a saved VaeTransformer (at most 24 characters: ML.NET stores it in three ulongs).</summary>
     public const string LoaderSignature = "VaeMlVaeTransformer";
 
-    /// <summary>Name of the entry, inside the transformer's folder of the model zip, that holds the Vae.ML model file.</summary>
-    public const string ModelEntryName = "VaeModel.bin";
+    /// <summary>Name of the entry, inside the transformer's folder of the model zip, that holds the Vae.ML model file (safetensors).</summary>
+    public const string ModelEntryName = "VaeModel.safetensors";
+
+    /// <summary>The entry that models saved before format version 2 (entry version 0x00010001) hold, in the ".vae" format.</summary>
+    public const string LegacyModelEntryName = "VaeModel.bin";
 
     /// <summary>The ML.NET assembly versions this file was written against; see docs/persistence.md.</summary>
     public const string SupportedMlNetVersions = "[5.0.1, 6.0)";
 
     /// <summary>
     /// Version of the transformer's ML.NET entry (not of the Vae.ML file inside it, which has its own).
-    /// 0x00010001: the entry's main stream is empty and <see cref="ModelEntryName"/> holds the Vae.ML model file.
+    /// 0x00010001: <see cref="LegacyModelEntryName"/> holds a ".vae" model file (read, never written).
+    /// 0x00010002: <see cref="ModelEntryName"/> holds the safetensors model file; older Vae.ML refuses it as too new.
     /// </summary>
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "VAEMLTRF",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        verWrittenCur: 0x00010002,
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(VaeTransformer).Assembly.FullName);
@@ -92,7 +96,7 @@ internal static class MlNetInternals
             ctx.SaveBinaryStream(ModelEntryName, writer =>
             {
                 writer.Flush();
-                VaeModelFile.Write(writer.BaseStream, snapshot);
+                VaeModelFormat.Write(writer.BaseStream, snapshot);
             });
         });
     }
@@ -109,9 +113,25 @@ internal static class MlNetInternals
             Guard(() =>
             {
                 ctx.CheckAtModel(GetVersionInfo());
-                if (!ctx.TryLoadBinaryStream(ModelEntryName, reader => snapshot = VaeModelFile.Read(reader.BaseStream, $"The ML.NET model entry '{ctx.Directory}/{ModelEntryName}'")))
+                var loaded = false;
+                foreach (var entry in new[] { ModelEntryName, LegacyModelEntryName })
                 {
-                    throw new InvalidDataException($"The ML.NET model has a Vae.ML transformer in '{ctx.Directory}' but no '{ModelEntryName}' entry with its weights.");
+                    loaded = ctx.TryLoadBinaryStream(entry, reader =>
+                    {
+                        var stream = reader.BaseStream;
+                        var length = stream.CanSeek ? stream.Length - stream.Position : (long?)null;
+                        snapshot = VaeModelFormat.Read(stream, $"The ML.NET model entry '{ctx.Directory}/{entry}'", length).Snapshot;
+                    });
+                    if (loaded)
+                    {
+                        break;
+                    }
+                }
+
+                if (!loaded)
+                {
+                    throw new InvalidDataException(
+                        $"The ML.NET model has a Vae.ML transformer in '{ctx.Directory}' but no '{ModelEntryName}' (or older '{LegacyModelEntryName}') entry with its weights.");
                 }
             });
             return snapshot!.ToTransformer(env, "auto");

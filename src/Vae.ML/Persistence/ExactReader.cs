@@ -12,7 +12,10 @@ internal sealed class ExactReader(Stream stream, string source, IncrementalHash?
 {
     /// <summary>Arrays start this small and grow with the data that actually arrives, so that a file claiming a huge
     /// tensor cannot make the reader allocate more than the file holds.</summary>
-    private const int InitialFloats = 1 << 18;
+    private const int InitialFloats = 1 << 14;
+
+    /// <summary>The byte-array counterpart of <see cref="InitialFloats"/>.</summary>
+    private const int InitialBytes = 1 << 16;
 
     /// <summary>Bytes consumed so far, counting <c>bytesBefore</c> read by someone else; messages report positions with it.</summary>
     public long BytesRead { get; private set; } = bytesBefore;
@@ -56,11 +59,39 @@ internal sealed class ExactReader(Stream stream, string source, IncrementalHash?
         return filled;
     }
 
-    public byte[] ReadBytes(int count, string what)
+    /// <summary>
+    /// Reads <paramref name="count"/> bytes into an array that grows with the bytes that actually arrive (from at most
+    /// <see cref="InitialBytes"/>), so a corrupt count cannot make the reader allocate more than the stream holds.
+    /// </summary>
+    public byte[] ReadBytes(long count, string what)
     {
-        var buffer = new byte[count];
-        ReadExactly(buffer, what);
-        return buffer;
+        if (count > Array.MaxLength)
+        {
+            throw new InvalidDataException($"{source}: {what} claims {count} bytes, more than one array can hold.");
+        }
+
+        var result = new byte[Math.Min(count, InitialBytes)];
+        var filled = 0;
+        while (filled < count)
+        {
+            if (filled == result.Length)
+            {
+                Array.Resize(ref result, (int)Math.Min(count, (long)result.Length * 2));
+            }
+
+            var n = stream.Read(result.AsSpan(filled));
+            if (n == 0)
+            {
+                throw new InvalidDataException(
+                    $"{source} is truncated: it ends after {BytesRead + filled} bytes, in the middle of {what} ({count - filled} more bytes expected).");
+            }
+
+            filled += n;
+        }
+
+        hash?.AppendData(result);
+        BytesRead += count;
+        return result;
     }
 
     public uint ReadUInt32(string what)

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
@@ -35,9 +37,43 @@ internal static class Safetensors
     /// <summary>A validated header: where each tensor lies, and the metadata.</summary>
     public sealed record Header(IReadOnlyDictionary<string, string> Metadata, IReadOnlyList<Entry> Entries, long DataStart);
 
+    /// <summary>One tensor to write: its raw little-endian bytes under a safetensors dtype.</summary>
+    public sealed record RawTensor(string Name, string DType, long[] Shape, byte[] Data)
+    {
+        /// <summary>A float32 tensor; the values are copied as little-endian bytes.</summary>
+        public static RawTensor Float32(string name, long[] shape, float[] values) => new(name, "F32", shape, FloatBytes(values));
+
+        /// <summary>The values as float32 (F64, F16 and BF16 converted); an integer dtype is an <see cref="ArgumentException"/>.</summary>
+        public float[] ToFloat32() => Safetensors.ToFloat32(new Entry(Name, DType, Shape, 0, Data.Length), Data);
+    }
+
     /// <summary>Writes float32 tensors, in the given order, with string metadata.</summary>
     public static void Write(Stream stream, IReadOnlyList<(string Name, long[] Shape, float[] Values)> tensors, IReadOnlyDictionary<string, string> metadata)
+        => Write(stream, tensors.Select(t => RawTensor.Float32(t.Name, t.Shape, t.Values)).ToList(), metadata);
+
+    /// <summary>
+    /// Writes tensors of any dtype, in the given order, with string metadata. Everything is checked before the first
+    /// byte is written, so the writer never produces a file its own reader rejects.
+    /// </summary>
+    public static void Write(Stream stream, IReadOnlyList<RawTensor> tensors, IReadOnlyDictionary<string, string> metadata)
     {
+        ArgumentNullException.ThrowIfNull(stream);
+        var names = new HashSet<string>(StringComparer.Ordinal) { MetadataKey };
+        foreach (var tensor in tensors)
+        {
+            if (tensor.Name.Length == 0 || !names.Add(tensor.Name))
+            {
+                throw new ArgumentException($"Tensor name '{tensor.Name}' is empty, repeated or reserved.", nameof(tensors));
+            }
+
+            if (!ElementSizes.TryGetValue(tensor.DType, out var size) || tensor.Shape.Any(d => d < 0)
+                || tensor.Shape.Aggregate((long)size, (a, b) => checked(a * b)) != tensor.Data.Length)
+            {
+                throw new ArgumentException(
+                    $"Tensor '{tensor.Name}' ({tensor.DType} {TensorShape.Describe(tensor.Shape)}) does not hold {tensor.Data.Length} bytes.", nameof(tensors));
+            }
+        }
+
         using var json = new MemoryStream();
         using (var writer = new Utf8JsonWriter(json))
         {
@@ -50,12 +86,12 @@ internal static class Safetensors
 
             writer.WriteEndObject();
             long offset = 0;
-            foreach (var (name, shape, values) in tensors)
+            foreach (var tensor in tensors)
             {
-                writer.WriteStartObject(name);
-                writer.WriteString("dtype", "F32");
+                writer.WriteStartObject(tensor.Name);
+                writer.WriteString("dtype", tensor.DType);
                 writer.WriteStartArray("shape");
-                foreach (var dimension in shape)
+                foreach (var dimension in tensor.Shape)
                 {
                     writer.WriteNumberValue(dimension);
                 }
@@ -63,7 +99,7 @@ internal static class Safetensors
                 writer.WriteEndArray();
                 writer.WriteStartArray("data_offsets");
                 writer.WriteNumberValue(offset);
-                offset += (long)values.Length * sizeof(float);
+                offset += tensor.Data.Length;
                 writer.WriteNumberValue(offset);
                 writer.WriteEndArray();
                 writer.WriteEndObject();
@@ -83,10 +119,94 @@ internal static class Safetensors
             stream.WriteByte((byte)' ');
         }
 
-        foreach (var (_, _, values) in tensors)
+        foreach (var tensor in tensors)
         {
-            VaeModelFile.WriteFloats(values, stream.Write);
+            stream.Write(tensor.Data);
         }
+    }
+
+    /// <summary>SHA-256, as lowercase hex, of the tensors' bytes in file order: what <c>tensors_sha256</c> holds.</summary>
+    public static string DataSha256(IEnumerable<RawTensor> tensors)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var tensor in tensors)
+        {
+            hash.AppendData(tensor.Data);
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    /// <summary>Float32 values as little-endian bytes.</summary>
+    public static byte[] FloatBytes(ReadOnlySpan<float> values)
+    {
+        var bytes = MemoryMarshal.AsBytes(values).ToArray();
+        if (!BitConverter.IsLittleEndian)
+        {
+            var ints = MemoryMarshal.Cast<byte, int>(bytes.AsSpan());
+            BinaryPrimitives.ReverseEndianness(ints, ints);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>A whole file read in one sequential pass: its validated header, every tensor's bytes, and their SHA-256.</summary>
+    public sealed record Contents(Header Header, IReadOnlyDictionary<string, byte[]> Data, string DataSha256);
+
+    /// <summary>
+    /// THE reader: reads a safetensors file front to back (no seeking, so ML.NET zip entries and other forward-only
+    /// streams work). <paramref name="length"/> is the file's byte count when known (then nothing may follow the data),
+    /// else null (then the stream is left just after the data). <paramref name="check"/> sees the validated header
+    /// before any tensor memory is allocated and throws to refuse it; tensor arrays then grow with the bytes that
+    /// actually arrive, so a file never makes the reader allocate much more than its own size.
+    /// </summary>
+    public static Contents Read(Stream stream, long? length, string source, Action<Header> check)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (length is < 8)
+        {
+            throw new InvalidDataException($"{source} is not a safetensors file: it has {length} bytes, fewer than the 8-byte header length.");
+        }
+
+        var reader = new ExactReader(stream, source);
+        return ReadAfterLength(stream, reader.ReadUInt64("the header length"), length, source, check);
+    }
+
+    /// <summary><see cref="Read"/> for a caller that has already consumed the 8-byte header length (to tell formats apart).</summary>
+    public static Contents ReadAfterLength(Stream stream, ulong headerLength, long? length, string source, Action<Header> check)
+    {
+        var header = ReadHeaderAfterLength(stream, headerLength, length, source);
+        check(header);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var reader = new ExactReader(stream, source, hash, header.DataStart);
+        var data = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var entry in header.Entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            data.Add(entry.Name, reader.ReadBytes(entry.End - entry.Begin, $"tensor '{entry.Name}'"));
+        }
+
+        return new Contents(header, data, Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant());
+    }
+
+    /// <summary>A tensor's bytes as float32, converting F64, F16 and BF16.</summary>
+    public static float[] ToFloat32(Entry entry, byte[] data)
+    {
+        var size = ElementSizes[entry.DType];
+        var result = new float[data.Length / size];
+        for (var i = 0; i < result.Length; i++)
+        {
+            var element = data.AsSpan(i * size, size);
+            result[i] = entry.DType switch
+            {
+                "F32" => BinaryPrimitives.ReadSingleLittleEndian(element),
+                "F64" => (float)BinaryPrimitives.ReadDoubleLittleEndian(element),
+                "F16" => (float)BinaryPrimitives.ReadHalfLittleEndian(element),
+                "BF16" => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(element) << 16),
+                _ => throw new ArgumentException($"Tensor '{entry.Name}' has dtype {entry.DType}, not a floating-point type.", nameof(entry)),
+            };
+        }
+
+        return result;
     }
 
     /// <summary>Reads and checks the header of a seekable stream of <paramref name="fileLength"/> bytes.</summary>
@@ -97,22 +217,25 @@ internal static class Safetensors
             throw new InvalidDataException($"{source} is not a safetensors file: it has {fileLength} bytes, fewer than the 8-byte header length.");
         }
 
-        var reader = new ExactReader(stream, source);
-        var length = reader.ReadUInt64("the header length");
-        if (length < 2 || length > (ulong)MaxHeaderBytes || length > (ulong)(fileLength - 8))
+        var length = new ExactReader(stream, source).ReadUInt64("the header length");
+        return ReadHeaderAfterLength(stream, length, fileLength, source);
+    }
+
+    private static Header ReadHeaderAfterLength(Stream stream, ulong length, long? fileLength, string source)
+    {
+        if (length < 2 || length > MaxHeaderBytes || (fileLength is { } known && length > (ulong)(known - 8)))
         {
             throw new InvalidDataException(
-                $"{source} is not a valid safetensors file: its header claims {length} bytes; the file has {fileLength} bytes " +
-                $"and headers are capped at {MaxHeaderBytes}.");
+                $"{source} is not a valid safetensors file: its header claims {length} bytes; " +
+                (fileLength is { } n ? $"the file has {n} bytes " : string.Empty) + $"and headers are capped at {MaxHeaderBytes}.");
         }
 
-        var headerBytes = reader.ReadBytes((int)length, "the JSON header");
+        var headerBytes = new ExactReader(stream, source, bytesBefore: 8).ReadBytes((long)length, "the JSON header");
         if (headerBytes[0] != (byte)'{')
         {
             throw new InvalidDataException($"{source} is not a valid safetensors file: its header does not start with '{{'.");
         }
 
-        var dataLength = fileLength - 8 - (long)length;
         JsonDocument document;
         try
         {
@@ -125,7 +248,16 @@ internal static class Safetensors
 
         using (document)
         {
-            return ParseHeader(document.RootElement, dataLength, 8 + (long)length, source);
+            try
+            {
+                return ParseHeader(document.RootElement, fileLength - 8 - (long)length, 8 + (long)length, source);
+            }
+            catch (InvalidOperationException e)
+            {
+                // JsonDocument checks structure, not text: a name or string that is not valid UTF-8 (or an unpaired
+                // surrogate escape) only fails when read.
+                throw new InvalidDataException($"{source} is not a valid safetensors file: its header holds a string that is not valid Unicode ({e.Message}).", e);
+            }
         }
     }
 
@@ -168,7 +300,7 @@ internal static class Safetensors
     /// <summary>Whether <see cref="ReadAsFloat32"/> can read the dtype.</summary>
     public static bool IsFloatingPoint(string dtype) => dtype is "F32" or "F64" or "F16" or "BF16";
 
-    private static Header ParseHeader(JsonElement root, long dataLength, long dataStart, string source)
+    private static Header ParseHeader(JsonElement root, long? dataLength, long dataStart, string source)
     {
         InvalidDataException Bad(string why) => new($"{source} is not a valid safetensors file: {why}.");
 
@@ -227,7 +359,7 @@ internal static class Safetensors
             expectedBegin = entry.End;
         }
 
-        if (expectedBegin != dataLength)
+        if (dataLength is { } known && expectedBegin != known)
         {
             throw Bad($"the tensors cover {expectedBegin} bytes of data but the file holds {dataLength}");
         }
@@ -235,7 +367,7 @@ internal static class Safetensors
         return new Header(metadata, entries, dataStart);
     }
 
-    private static Entry ParseEntry(JsonProperty property, long dataLength, Func<string, InvalidDataException> bad)
+    private static Entry ParseEntry(JsonProperty property, long? dataLength, Func<string, InvalidDataException> bad)
     {
         var name = property.Name;
         if (name.Length == 0)
@@ -279,9 +411,10 @@ internal static class Safetensors
             throw bad($"tensor '{name}' has the unknown dtype '{dtype}'");
         }
 
-        if (offsets.Length != 2 || offsets[0] > offsets[1] || offsets[1] > dataLength)
+        if (offsets.Length != 2 || offsets[0] > offsets[1] || offsets[1] > (dataLength ?? long.MaxValue))
         {
-            throw bad($"tensor '{name}' has data offsets [{string.Join(", ", offsets)}], outside the {dataLength} bytes of data");
+            throw bad($"tensor '{name}' has data offsets [{string.Join(", ", offsets)}], " +
+                (dataLength is { } n ? $"outside the {n} bytes of data" : "not [begin, end] with begin ≤ end"));
         }
 
         long bytes;

@@ -1,4 +1,5 @@
 using TorchSharp;
+using Vae.ML.Data;
 using static TorchSharp.torch;
 
 namespace Vae.ML.Torch;
@@ -48,30 +49,41 @@ internal sealed class VaeModel : IDisposable
     internal long DecoderPasses => Interlocked.Read(ref _decoderPasses);
 
     /// <summary>Creates a freshly initialised network; the same seed gives the same weights.</summary>
+    /// <remarks>Nothing native outlives a failure: when the device move throws, the network and the saved random state are freed.</remarks>
     public static VaeModel Create(VaeArchitecture architecture, long seed, string device)
     {
         Runtime.TorchRuntime.EnsureInitialized();
         var resolved = ResolveDevice(device);
-        VaeNetwork network;
-        Tensor stateAfterInit;
-        lock (GlobalRandomLock)
+        VaeNetwork? network = null;
+        Tensor? stateAfterInit = null;
+        try
         {
-            // Seed, build, and put the application's own global generator state back afterwards.
-            using var applicationState = torch.random.get_rng_state();
-            try
+            lock (GlobalRandomLock)
             {
-                torch.random.manual_seed(seed);
-                network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
-                stateAfterInit = torch.random.get_rng_state();
+                // Seed, build, and put the application's own global generator state back afterwards.
+                using var applicationState = torch.random.get_rng_state();
+                try
+                {
+                    // manual_seed returns a new handle on the global generator; only the seeding matters here.
+                    torch.random.manual_seed(seed).Dispose();
+                    network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
+                    stateAfterInit = torch.random.get_rng_state();
+                }
+                finally
+                {
+                    torch.random.set_rng_state(applicationState);
+                }
             }
-            finally
-            {
-                torch.random.set_rng_state(applicationState);
-            }
-        }
 
-        network.to(resolved);
-        return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit };
+            network.to(resolved);
+            return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit };
+        }
+        catch
+        {
+            stateAfterInit?.Dispose();
+            network?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -136,6 +148,11 @@ internal sealed class VaeModel : IDisposable
     }
 
     /// <summary>Runs the encoder (and, when asked, the decoder and the per-row loss) on <paramref name="rows"/> rows.</summary>
+    /// <remarks>
+    /// Values never make this throw. A row with a NaN or infinite value goes through the network as zeros, so nothing
+    /// non-finite enters it, and all its outputs are NaN (ML.NET's missing value); the other rows are computed exactly
+    /// as without it. Finite values outside [0, 1] are used as they are.
+    /// </remarks>
     /// <param name="inputs">rows × InputSize values, row-major.</param>
     /// <param name="rows">Number of rows in <paramref name="inputs"/>.</param>
     /// <param name="mu">Receives rows × LatentDimension means, or empty to skip.</param>
@@ -143,19 +160,23 @@ internal sealed class VaeModel : IDisposable
     /// <param name="reconstruction">Receives rows × InputSize decoder(μ) probabilities, or empty to skip.</param>
     /// <param name="score">Receives rows per-row losses BCE + β·KL at z = μ, or empty to skip.</param>
     /// <param name="beta">KL weight of the score.</param>
-    public void Infer(ReadOnlySpan<float> inputs, int rows, Span<float> mu, Span<float> logVar, Span<float> reconstruction, Span<float> score, double beta)
+    /// <param name="rowValues">Receives, per row, where its values lie relative to [0, 1], or empty to skip.</param>
+    public void Infer(ReadOnlySpan<float> inputs, int rows, Span<float> mu, Span<float> logVar, Span<float> reconstruction, Span<float> score, double beta, Span<RowValues> rowValues)
     {
         if (rows == 0)
         {
             return;
         }
 
+        // Classifying is managed work: done outside the lock, so concurrent callers only queue for the network.
+        var notFinite = FindNotFiniteRows(inputs, rows, InputSize, rowValues);
+        var networkInputs = notFinite is null ? inputs : ZeroRows(inputs, rows, InputSize, notFinite);
         lock (_forwardLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             using var scope = torch.NewDisposeScope();
             using var noGrad = torch.no_grad();
-            using var x = ToDevice(inputs, rows, InputSize);
+            using var x = ToDevice(networkInputs, rows, InputSize);
             var (m, lv) = Network.Encode(x);
             Interlocked.Increment(ref _encoderPasses);
             CopyOut(m, mu);
@@ -175,18 +196,38 @@ internal sealed class VaeModel : IDisposable
                 }
             }
         }
+
+        if (notFinite is not null)
+        {
+            FillRowsWithNaN(mu, LatentDimension, notFinite);
+            FillRowsWithNaN(logVar, LatentDimension, notFinite);
+            FillRowsWithNaN(reconstruction, InputSize, notFinite);
+            FillRowsWithNaN(score, 1, notFinite);
+        }
     }
 
-    /// <summary>Decodes rows × LatentDimension latents into rows × InputSize probabilities.</summary>
+    /// <summary>Decodes rows × LatentDimension latents into rows × InputSize probabilities (NaN rows for non-finite latents).</summary>
     public void Decode(ReadOnlySpan<float> latents, int rows, Span<float> output)
     {
+        if (rows == 0)
+        {
+            return;
+        }
+
+        var notFinite = FindNotFiniteRows(latents, rows, LatentDimension, default);
+        var networkInputs = notFinite is null ? latents : ZeroRows(latents, rows, LatentDimension, notFinite);
         lock (_forwardLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             using var scope = torch.NewDisposeScope();
             using var noGrad = torch.no_grad();
-            var z = ToDevice(latents, rows, LatentDimension);
+            var z = ToDevice(networkInputs, rows, LatentDimension);
             CopyOut(torch.sigmoid(Network.DecodeLogits(z)), output);
+        }
+
+        if (notFinite is not null)
+        {
+            FillRowsWithNaN(output, InputSize, notFinite);
         }
     }
 
@@ -220,7 +261,69 @@ internal sealed class VaeModel : IDisposable
 
         var t = torch.empty(new long[] { rows, width }, ScalarType.Float32);
         System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).CopyTo(t.bytes);
-        return Device.type == DeviceType.CPU ? t : t.to(Device);
+        if (Device.type == DeviceType.CPU)
+        {
+            return t;
+        }
+
+        // The CPU staging copy is not needed once the data is on the device (for a resident training set it is the
+        // whole data set): free it now rather than whenever the finalizer runs.
+        using (t)
+        {
+            return t.to(Device);
+        }
+    }
+
+    /// <summary>Rows with a NaN or infinite value (null when there are none); fills <paramref name="rowValues"/> when given.</summary>
+    private static List<int>? FindNotFiniteRows(ReadOnlySpan<float> values, int rows, int width, Span<RowValues> rowValues)
+    {
+        var expected = (long)rows * width;
+        if (values.Length != expected)
+        {
+            throw new ArgumentException($"Expected {rows} rows of {width} values ({expected}), got {values.Length} values.");
+        }
+
+        List<int>? notFinite = null;
+        for (var row = 0; row < rows; row++)
+        {
+            var kind = FeatureColumn.Classify(values.Slice(row * width, width));
+            if (!rowValues.IsEmpty)
+            {
+                rowValues[row] = kind;
+            }
+
+            if (kind == RowValues.NotFinite)
+            {
+                (notFinite ??= []).Add(row);
+            }
+        }
+
+        return notFinite;
+    }
+
+    /// <summary>A copy of <paramref name="values"/> with <paramref name="rowsToZero"/> set to zero.</summary>
+    private static float[] ZeroRows(ReadOnlySpan<float> values, int rows, int width, List<int> rowsToZero)
+    {
+        var copy = values[..(rows * width)].ToArray();
+        foreach (var row in rowsToZero)
+        {
+            copy.AsSpan(row * width, width).Clear();
+        }
+
+        return copy;
+    }
+
+    private static void FillRowsWithNaN(Span<float> destination, int width, List<int> rows)
+    {
+        if (destination.IsEmpty)
+        {
+            return;
+        }
+
+        foreach (var row in rows)
+        {
+            destination.Slice(row * width, width).Fill(float.NaN);
+        }
     }
 
     private static void CopyOut(Tensor t, Span<float> destination)
@@ -231,7 +334,8 @@ internal sealed class VaeModel : IDisposable
         }
 
         using var cpu = t.device_type == DeviceType.CPU ? t.contiguous() : t.cpu().contiguous();
-        cpu.data<float>().CopyTo(destination);
+        using var values = cpu.data<float>();
+        values.CopyTo(destination);
     }
 
     /// <summary>The network's parameters by their PyTorch state_dict names, copied to CPU arrays.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using TorchSharp;
+using TorchSharp.Modules;
 using Vae.ML.Data;
 using static TorchSharp.torch;
 
@@ -7,6 +8,24 @@ namespace Vae.ML.Torch;
 
 /// <summary>Settings of one training run, resolved from <see cref="VaeOptions"/>.</summary>
 internal sealed record VaeTrainingSettings(int Epochs, int BatchSize, double LearningRate, double Beta, long Seed);
+
+/// <summary>Adam's state for one parameter: its step count and both moment estimates, row-major.</summary>
+internal sealed record AdamParameterState(string Name, long Step, float[] ExpAvg, float[] ExpAvgSq);
+
+/// <summary>
+/// Everything a training run needs to continue after <see cref="Epoch"/> exactly as if it had never stopped, as plain
+/// arrays: the weights, Adam's state, the random generators' state and the history so far.
+/// </summary>
+internal sealed record VaeTrainingState(
+    int Epoch,
+    IReadOnlyList<VaeEpochMetrics> History,
+    IReadOnlyList<(string Name, long[] Shape, float[] Values)> Parameters,
+    IReadOnlyList<AdamParameterState> Optimizer,
+    byte[] CpuGeneratorState,
+    byte[]? DeviceGeneratorState);
+
+/// <summary>When to hand the training state to <see cref="Save"/>: every <see cref="EveryEpochs"/> epochs and after the last.</summary>
+internal sealed record VaeCheckpointing(int EveryEpochs, Action<VaeTrainingState> Save);
 
 /// <summary>
 /// The report's training loop: Adam, reshuffled every epoch, per-batch loss summed over the batch's images,
@@ -23,26 +42,38 @@ internal static class VaeTrainingLoop
         FeatureMatrix? validation,
         VaeTrainingSettings settings,
         Action<VaeEpochMetrics> onEpoch,
-        Action throwIfCancelled)
+        Action throwIfCancelled,
+        VaeTrainingState? resumeFrom = null,
+        VaeCheckpointing? checkpointing = null)
     {
         var history = new List<VaeEpochMetrics>();
         var network = model.Network;
-        using var optimizer = torch.optim.Adam(network.parameters(), settings.LearningRate);
+        var parameters = network.parameters().ToList();
+        using var optimizer = torch.optim.Adam(parameters, settings.LearningRate);
         using var shuffleGenerator = model.CreateGeneratorAfterInit(settings.Seed);
 
         // On CUDA the noise comes from the device's own generator, seeded as torch.manual_seed seeds it.
         using var deviceGenerator = model.Device.type == DeviceType.CPU ? null : new Generator((ulong)settings.Seed, model.Device);
         var noiseGenerator = deviceGenerator ?? shuffleGenerator;
 
+        var firstEpoch = 1;
+        if (resumeFrom is not null)
+        {
+            Restore(resumeFrom, model, optimizer, shuffleGenerator, deviceGenerator);
+            history.AddRange(resumeFrom.History.Select(m => m with { TotalEpochs = settings.Epochs }));
+            firstEpoch = resumeFrom.Epoch + 1;
+        }
+
         // Data that fits is uploaded once; each batch is then an index_select of a fresh permutation.
         using var resident = train is FeatureMatrix matrix ? model.ToDevice(matrix.Values, matrix.Rows, matrix.Width) : null;
 
-        for (var epoch = 1; epoch <= settings.Epochs; epoch++)
+        for (var epoch = firstEpoch; epoch <= settings.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
             network.train();
             double total = 0, reconstruction = 0, kl = 0;
             long seen = 0;
+            var batch = 0;
             using var batches = (resident is not null
                 ? ResidentBatches(resident, settings.BatchSize, shuffleGenerator, model.Device)
                 : StreamedBatches(train, settings.BatchSize, shuffleGenerator, model)).GetEnumerator();
@@ -57,13 +88,29 @@ internal static class VaeTrainingLoop
                     break;
                 }
 
+                batch++;
                 var x = batches.Current;
                 optimizer.zero_grad();
                 var (logits, mu, logVar) = network.forward(x, noiseGenerator);
                 var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, settings.Beta);
                 loss.backward();
+
+                // Checked before the update, so a bad batch never reaches the weights. Reading the loss is the one
+                // host sync the loop already had; the gradients add one reduction over all of them.
+                var lossValue = loss.item<float>();
+                if (!float.IsFinite(lossValue))
+                {
+                    throw new VaeTrainingDivergedException(epoch, batch, settings.LearningRate, $"the loss is {lossValue}");
+                }
+
+                if (!GradientsAreFinite(parameters))
+                {
+                    throw new VaeTrainingDivergedException(epoch, batch, settings.LearningRate,
+                        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"a gradient is NaN or infinite (the loss is {lossValue})"));
+                }
+
                 optimizer.step();
-                total += loss.item<float>();
+                total += lossValue;
                 reconstruction += bce.item<float>();
                 kl += kld.item<float>();
                 seen += x.shape[0];
@@ -87,11 +134,99 @@ internal static class VaeTrainingLoop
             }
 
             history.Add(metrics);
+
+            // Saved before the progress report, so an application that stops in its progress handler keeps this epoch.
+            if (checkpointing is not null && (epoch % checkpointing.EveryEpochs == 0 || epoch == settings.Epochs))
+            {
+                checkpointing.Save(Capture(epoch, history, model, optimizer, shuffleGenerator, deviceGenerator));
+            }
+
             onEpoch(metrics);
         }
 
         network.eval();
         return history;
+    }
+
+    /// <summary>
+    /// True when every gradient is finite: one reduction (the largest |g| over all parameters, which NaN and ∞
+    /// propagate to) and one read of a scalar.
+    /// </summary>
+    internal static bool GradientsAreFinite(IReadOnlyList<Parameter> parameters)
+    {
+        using var scope = torch.NewDisposeScope();
+        var largest = new List<Tensor>(parameters.Count);
+        foreach (var parameter in parameters)
+        {
+            if (parameter.grad is { } gradient)
+            {
+                largest.Add(torch.linalg.vector_norm(gradient, double.PositiveInfinity));
+            }
+        }
+
+        return largest.Count == 0 || float.IsFinite(torch.stack(largest).max().item<float>());
+    }
+
+    private static VaeTrainingState Capture(int epoch, List<VaeEpochMetrics> history, VaeModel model, Adam optimizer, Generator cpu, Generator? device)
+    {
+        var parameters = model.GetParameters();
+        var states = optimizer.state_dict().State;
+        var adam = new List<AdamParameterState>(parameters.Count);
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            var state = (Adam.State)states[i];
+            adam.Add(new AdamParameterState(parameters[i].Name, state.step, ToArray(state.exp_avg), ToArray(state.exp_avg_sq)));
+        }
+
+        return new VaeTrainingState(epoch, history.ToArray(), parameters, adam, GeneratorState(cpu), device is null ? null : GeneratorState(device));
+    }
+
+    private static void Restore(VaeTrainingState state, VaeModel model, Adam optimizer, Generator cpu, Generator? device)
+    {
+        model.SetParameters(state.Parameters.ToDictionary(p => p.Name, p => (p.Shape, p.Values)));
+        var names = model.Network.named_parameters().Select(p => p.name).ToList();
+        var states = optimizer.state_dict().State;
+        var saved = state.Optimizer.ToDictionary(s => s.Name);
+        using var noGrad = torch.no_grad();
+        for (var i = 0; i < names.Count; i++)
+        {
+            var target = (Adam.State)states[i];
+            var source = saved[names[i]];
+            target.step = source.Step;
+            CopyInto(target.exp_avg, source.ExpAvg);
+            CopyInto(target.exp_avg_sq, source.ExpAvgSq);
+        }
+
+        SetGeneratorState(cpu, state.CpuGeneratorState);
+        if (device is not null)
+        {
+            SetGeneratorState(device, state.DeviceGeneratorState
+                ?? throw new InvalidDataException($"The checkpoint holds no state for the {device.device} generator; it was written by a CPU run."));
+        }
+    }
+
+    private static float[] ToArray(Tensor t)
+    {
+        using var cpu = t.detach().cpu().contiguous();
+        return cpu.data<float>().ToArray();
+    }
+
+    private static void CopyInto(Tensor target, float[] values)
+    {
+        using var source = torch.tensor(values, target.shape);
+        target.copy_(source);
+    }
+
+    private static byte[] GeneratorState(Generator generator)
+    {
+        using var state = generator.get_state();
+        return state.data<byte>().ToArray();
+    }
+
+    private static void SetGeneratorState(Generator generator, byte[] bytes)
+    {
+        using var state = torch.tensor(bytes);
+        generator.set_state(state);
     }
 
     internal static IEnumerable<Tensor> ResidentBatches(Tensor data, int batchSize, Generator generator, Device device)

@@ -110,10 +110,10 @@ public class VaeSchemaAndInputTests
     }
 
     [Theory]
-    [InlineData(float.NaN, "NaN")]
-    [InlineData(float.PositiveInfinity, "infinite")]
-    [InlineData(1.5f, "1.5 is outside [0, 1]")]
-    [InlineData(-0.1f, "-0.1 is outside [0, 1]")]
+    [InlineData(float.NaN, "the value is NaN")]
+    [InlineData(float.PositiveInfinity, "the value is +infinity")]
+    [InlineData(1.5f, "the value 1.5 is outside [0, 1]")]
+    [InlineData(-0.1f, "the value -0.1 is outside [0, 1]")]
     public void Bad_values_are_reported_with_their_row_before_training(float bad, string problem)
     {
         var ml = new MLContext(seed: 0);
@@ -123,7 +123,7 @@ public class VaeSchemaAndInputTests
 
         var fit = () => ml.Transforms.Vae(Options()).Fit(data);
 
-        fit.Should().Throw<ArgumentException>().WithMessage($"*column 'Features', row 13, element 2: value is {problem}*");
+        fit.Should().Throw<ArgumentException>().WithMessage($"Training data, column 'Features', row 13, element 2: {problem}. Training needs finite values in [0, 1]*NormalizeMinMax*");
     }
 
     [Fact]
@@ -137,11 +137,11 @@ public class VaeSchemaAndInputTests
 
         var fit = () => ml.Transforms.Vae(options).Fit(ml.Data.LoadFromEnumerable(rows));
 
-        fit.Should().Throw<ArgumentException>().WithMessage("*row 7, element 0: value is NaN*");
+        fit.Should().Throw<ArgumentException>().WithMessage("*row 7, element 0: the value is NaN.*");
     }
 
     [Fact]
-    public void Transform_checks_the_input_size_and_reports_bad_rows()
+    public void Transform_checks_the_input_size_and_scores_bad_rows_as_NaN()
     {
         var ml = new MLContext(seed: 0);
         using var vae = ml.Transforms.Vae(Options()).Fit(SyntheticData.Load(ml, 32));
@@ -152,8 +152,9 @@ public class VaeSchemaAndInputTests
         var rows = SyntheticData.Rows(10);
         rows[6].Features[5] = float.NaN;
         var scored = vae.Transform(ml.Data.LoadFromEnumerable(rows));
-        var read = () => scored.GetColumn<float>("Score").ToArray();
-        read.Should().Throw<ArgumentException>().WithMessage("*row 6, element 5: value is NaN*");
+        var scores = scored.GetColumn<float>("Score").ToArray();
+        scores[6].Should().Be(float.NaN, "a row with a missing value scores as missing, as in ML.NET");
+        scores.Where((_, i) => i != 6).Should().OnlyContain(s => float.IsFinite(s));
     }
 
     [Fact]

@@ -133,7 +133,7 @@ public class MlNetModelTests
         ml.Model.Save(model, inputSchema, path);
         using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Update))
         {
-            var entry = zip.Entries.Single(e => e.Name == "VaeModel.bin");
+            var entry = zip.Entries.Single(e => e.Name == "VaeModel.safetensors");
             byte[] bytes;
             using (var read = entry.Open())
             using (var copy = new MemoryStream())
@@ -142,7 +142,7 @@ public class MlNetModelTests
                 bytes = copy.ToArray();
             }
 
-            bytes[bytes.Length / 2] ^= 1;
+            bytes[^4] ^= 1; // a weight of fc4.bias, the last tensor
             var name = entry.FullName;
             entry.Delete();
             using var write = zip.CreateEntry(name).Open();
@@ -150,7 +150,7 @@ public class MlNetModelTests
         }
 
         var load = () => new MLContext().Model.Load(path, out _);
-        load.Should().Throw<Exception>().Where(e => Flatten(e).Any(x => x is InvalidDataException && x.Message.Contains("VaeModel.bin") && x.Message.Contains("checksum")));
+        load.Should().Throw<Exception>().Where(e => Flatten(e).Any(x => x is InvalidDataException && x.Message.Contains("VaeModel.safetensors") && x.Message.Contains("SHA-256")));
     }
 
     private sealed class ScoredRow

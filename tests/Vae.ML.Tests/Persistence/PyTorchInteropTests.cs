@@ -106,6 +106,10 @@ public class PyTorchInteropTests(Xunit.Abstractions.ITestOutputHelper output)
         // With z sampled the two draw different noise; over 300 images the means still agree closely.
         pytorchSampled.Should().BeApproximately(last.ValidationLoss!.Value, 2.0);
         result.RootElement.GetProperty("rows").GetInt32().Should().Be(300);
+        // The saved model is PyTorch's state_dict as it is, and its checksum is what hashlib computes over the data.
+        var metadata = result.RootElement.GetProperty("metadata");
+        metadata.GetProperty("vae_ml_format_version").GetString().Should().Be("2");
+        metadata.GetProperty("tensors_sha256").GetString().Should().Be(result.RootElement.GetProperty("data_sha256").GetString());
     }
 
     [PyTorchFact]

@@ -10,7 +10,7 @@ With --train-steps N it goes the other way: a fresh VAE (seeded) takes N Adam st
 written to WEIGHTS.safetensors, for Vae.ML to import; the losses printed are then those of the PyTorch-trained model.
 No safetensors package needed: the format is an 8-byte length, a JSON header and raw little-endian data.
 """
-import argparse, ast, json, struct
+import argparse, ast, hashlib, json, struct
 import torch
 
 p = argparse.ArgumentParser()
@@ -23,6 +23,8 @@ def load_safetensors(path):
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(n)); data = f.read()
+    # A Vae.ML file carries the SHA-256 of its tensor bytes; recomputed here as any Python user would.
+    load_safetensors.data_sha256 = hashlib.sha256(data).hexdigest()
     dtypes = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16}
     out = {}
     for name, info in header.items():
@@ -76,4 +78,5 @@ with torch.no_grad():
     xh, mu2, lv2 = model(x)
     sampled = loss_fn(xh, x, mu2, lv2).item() / x.shape[0]
 print(json.dumps({"rows": x.shape[0], "test_loss_at_mean": at_mean, "test_loss_sampled": sampled,
-                  "metadata": metadata, "torch": torch.__version__}))
+                  "metadata": metadata, "data_sha256": getattr(load_safetensors, "data_sha256", None),
+                  "torch": torch.__version__}))

@@ -3,13 +3,13 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Vae.ML.Torch;
 
 namespace Vae.ML.Persistence;
 
 /// <summary>
-/// Vae.ML's own model format (docs/persistence.md):
+/// Reads Vae.ML's first model format, the binary ".vae" file of version 1 (docs/persistence.md), so that models saved
+/// before the move to safetensors still load. Nothing writes it any more.
 /// <code>
 /// magic      8 bytes   0x89 'V' 'a' 'e' '.' 'M' 'L' 0x0A
 /// version    uint32 LE format version (1)
@@ -20,92 +20,32 @@ namespace Vae.ML.Persistence;
 /// </code>
 /// Reading checks everything, checksum included, before any native memory is allocated.
 /// </summary>
-internal static class VaeModelFile
+internal static class LegacyVaeModelFile
 {
-    /// <summary>Receives written bytes (Action&lt;ReadOnlySpan&lt;byte&gt;&gt; is not allowed on net8.0).</summary>
-    internal delegate void ByteSink(ReadOnlySpan<byte> bytes);
-
     public const uint CurrentVersion = 1;
 
     /// <summary>A header is a few kilobytes (the history grows by ~200 bytes per epoch); anything this big is not ours.</summary>
     public const int MaxHeaderBytes = 16 << 20;
 
-    private static readonly byte[] Magic = [0x89, (byte)'V', (byte)'a', (byte)'e', (byte)'.', (byte)'M', (byte)'L', 0x0A];
+    /// <summary>The first 8 bytes of every version-1 file; a safetensors file cannot start with them (its header length would exceed any cap).</summary>
+    public static readonly byte[] Magic = [0x89, (byte)'V', (byte)'a', (byte)'e', (byte)'.', (byte)'M', (byte)'L', 0x0A];
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        // A diverged training leaves NaN losses in the history; they must survive a round trip.
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        MaxDepth = 8,
-    };
-
-    public static void Write(Stream stream, VaeSnapshot snapshot)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        // Never write a file that Read would reject.
-        var layout = VaeParameterLayout.For(snapshot.Architecture);
-        if (layout.Count != snapshot.Parameters.Count
-            || layout.Zip(snapshot.Parameters).Any(p => p.First.Name != p.Second.Name || !p.First.Shape.SequenceEqual(p.Second.Shape)
-                || p.Second.Values.Length != p.First.ElementCount))
-        {
-            throw new InvalidOperationException("The network's parameters do not match its architecture; nothing was written.");
-        }
-
-        var header = new FileHeader
-        {
-            Library = LibraryDescription,
-            Columns = FileColumns.From(snapshot.Columns),
-            InputSize = snapshot.Architecture.InputSize,
-            HiddenSizes = snapshot.Architecture.HiddenSizes,
-            LatentDimension = snapshot.Architecture.LatentDimension,
-            Beta = snapshot.Beta,
-            History = snapshot.History.ToArray(),
-            Tensors = snapshot.Parameters.Select(p => new FileTensor { Name = p.Name, Shape = p.Shape }).ToArray(),
-        };
-        var json = JsonSerializer.SerializeToUtf8Bytes(header, Json);
-
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        void Put(ReadOnlySpan<byte> bytes)
-        {
-            hash.AppendData(bytes);
-            stream.Write(bytes);
-        }
-
-        Span<byte> number = stackalloc byte[4];
-        Put(Magic);
-        BinaryPrimitives.WriteUInt32LittleEndian(number, CurrentVersion);
-        Put(number);
-        BinaryPrimitives.WriteUInt32LittleEndian(number, (uint)json.Length);
-        Put(number);
-        Put(json);
-        foreach (var (_, _, values) in snapshot.Parameters)
-        {
-            WriteFloats(values, Put);
-        }
-
-        stream.Write(hash.GetHashAndReset());
-    }
-
-    /// <summary>Reads and fully validates a model; <paramref name="source"/> names it in error messages.</summary>
-    public static VaeSnapshot Read(Stream stream, string source)
+    /// <summary>
+    /// Reads and fully validates a model whose first 8 bytes, <paramref name="magic"/>, the caller has already read and
+    /// found equal to <see cref="Magic"/>; <paramref name="source"/> names it in error messages.
+    /// </summary>
+    public static VaeSnapshot ReadAfterMagic(Stream stream, ReadOnlySpan<byte> magic, string source)
     {
         ArgumentNullException.ThrowIfNull(stream);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var reader = new ExactReader(stream, source, hash);
-
-        var magic = new byte[Magic.Length];
-        if (reader.ReadUpTo(magic) < magic.Length || !magic.AsSpan().SequenceEqual(Magic))
-        {
-            throw new InvalidDataException($"{source} is not a Vae.ML model file (it does not start with the Vae.ML signature).");
-        }
+        hash.AppendData(magic);
+        var reader = new ExactReader(stream, source, hash, magic.Length);
 
         var version = reader.ReadUInt32("the format version");
         if (version == 0 || version > CurrentVersion)
         {
             throw new InvalidDataException(
-                $"{source} uses Vae.ML model format version {version}; this Vae.ML ({LibraryDescription}) reads versions 1 to {CurrentVersion}. " +
-                "Load it with a newer Vae.ML.");
+                $"{source} is corrupt: it has the signature of a Vae.ML binary model file (format version 1) but claims version {version}.");
         }
 
         var length = reader.ReadUInt32("the header length");
@@ -136,15 +76,13 @@ internal static class VaeModelFile
         return new VaeSnapshot(columns, architecture, beta, history, parameters);
     }
 
-    internal static string LibraryDescription => $"Vae.ML {typeof(VaeModelFile).Assembly.GetName().Version?.ToString(3)}";
-
     private static (VaeTransformer.ColumnNames Columns, VaeArchitecture Architecture, double Beta, VaeEpochMetrics[] History, TensorShape[] Tensors)
         ParseHeader(byte[] json, string source)
     {
         FileHeader? header;
         try
         {
-            header = JsonSerializer.Deserialize<FileHeader>(json, Json);
+            header = JsonSerializer.Deserialize<FileHeader>(json, VaeModelFormat.Json);
         }
         catch (JsonException e)
         {
@@ -180,32 +118,6 @@ internal static class VaeModelFile
             throw new InvalidDataException(
                 $"{source} is corrupt: its tensors [{string.Join(", ", stored.Select(t => $"{t.Name} {t.ShapeText}"))}] " +
                 $"do not match its architecture, which needs [{string.Join(", ", expected.Select(t => $"{t.Name} {t.ShapeText}"))}].");
-        }
-    }
-
-    internal static void WriteFloats(float[] values, ByteSink put)
-    {
-        const int Chunk = 1 << 16;
-        if (BitConverter.IsLittleEndian)
-        {
-            for (var i = 0; i < values.Length; i += Chunk)
-            {
-                put(MemoryMarshal.AsBytes(values.AsSpan(i, Math.Min(Chunk, values.Length - i))));
-            }
-
-            return;
-        }
-
-        var buffer = new byte[Chunk * sizeof(float)];
-        for (var i = 0; i < values.Length; i += Chunk)
-        {
-            var n = Math.Min(Chunk, values.Length - i);
-            for (var j = 0; j < n; j++)
-            {
-                BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(j * sizeof(float)), values[i + j]);
-            }
-
-            put(buffer.AsSpan(0, n * sizeof(float)));
         }
     }
 

@@ -1,0 +1,478 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Vae.ML.Datasets;
+using Vae.ML.Samples.Cli;
+using Vae.ML.Samples.Training;
+using static TorchSharp.torch;
+
+namespace Vae.ML.Samples.Bench;
+
+/// <summary>What to run and where to write it.</summary>
+/// <param name="Sizes">Sizes (full or quick).</param>
+/// <param name="OutputDirectory">Folder for bench.json, results.md and the plots.</param>
+/// <param name="Python">Interpreter of the PyTorch contender.</param>
+/// <param name="UsePyTorch">False to run without the PyTorch contender.</param>
+/// <param name="Synthetic">Use synthetic images instead of MNIST.</param>
+/// <param name="DataDirectory">MNIST folder (null: the usual cache).</param>
+/// <param name="MeasureReportRun">Run a full <c>vae-ml report</c> as a child for its peak RSS.</param>
+internal sealed record BenchSettings(BenchSizes Sizes, string OutputDirectory, string Python, bool UsePyTorch, bool Synthetic,
+    string? DataDirectory, bool MeasureReportRun);
+
+/// <summary>
+/// Runs every measure of the performance issue's table with the contenders interleaved (Vae.ML, PyTorch, the
+/// libtorch floor, then again), so that a noisy machine moves all of them together and the ratios stay meaningful.
+/// </summary>
+internal sealed class BenchRunner(BenchSettings settings, CliContext context, CancellationToken cancellationToken)
+{
+    /// <summary>The report's network: 784-400-2.</summary>
+    private const int Hidden = 400, Latent = 2, Seed = 0;
+
+    private const int FloorRepeats = 30;
+
+    private readonly List<string> _notes = [];
+    private BenchSizes Sizes => settings.Sizes;
+
+    /// <summary>Runs the bench and returns what it measured (nothing written yet).</summary>
+    /// <remarks>libtorch's thread count is process-wide: it is put back when the bench ends (it may run in a host process).</remarks>
+    public BenchReport Run()
+    {
+        int? threadsBefore = null;
+        try
+        {
+            return Measure(threads => threadsBefore ??= threads);
+        }
+        finally
+        {
+            if (threadsBefore is int threads)
+            {
+                set_num_threads(threads);
+            }
+        }
+    }
+
+    private BenchReport Measure(Action<int> threadsBefore)
+    {
+        DateTime started = DateTime.UtcNow;
+        var clock = Stopwatch.StartNew();
+        double loadBefore = LoadAverage();
+        BenchImages images = LoadImages();
+        Say($"Data: {images.Source}, {images.TrainRows:N0} training and {images.TestRows:N0} test rows of {images.Width}.");
+
+        InitializeTorch(images, threadsBefore);
+        Say($"libtorch threads: {get_num_threads()}.");
+
+        using PyTorchContender? pytorch = StartPyTorch(images, out string? skipped);
+        if (pytorch is not null)
+        {
+            pytorch.Epoch(Math.Min(2048, images.TrainRows), Sizes.BatchSize);
+        }
+
+        int trainRows = Math.Min(Sizes.TrainRows, images.TrainRows);
+        Say($"Training epochs: {trainRows:N0} rows, batch {Sizes.BatchSize}, {Sizes.Repeats} interleaved repeats ...");
+        (EpochMeasure epoch, VaeTransformer model) = MeasureEpochs(images, pytorch, trainRows, Sizes.BatchSize, Sizes.Repeats, keepModel: true);
+        using (model)
+        {
+            Say(Describe(epoch));
+            var byRows = Sizes.ScalingRows.Where(r => r <= images.TrainRows)
+                .Select(rows => Measured(MeasureEpochs(images, pytorch, rows, Sizes.BatchSize, 2, keepModel: false).Measure)).ToList();
+            var byBatch = Sizes.ScalingBatches
+                .Select(batch => Measured(MeasureEpochs(images, pytorch, trainRows, batch, 2, keepModel: false).Measure)).ToList();
+            var extraction = Sizes.ExtractionRows.Select(rows => MeasureExtraction(model, images, rows)).ToList();
+            PredictionMeasure prediction = MeasurePrediction(model, images);
+            StreamMeasure stream = MeasureStream(images, trainRows);
+            Say("Profiling a training step ...");
+            StepProfile profile = TorchReference.ProfileSteps(images.Train.AsSpan(0, trainRows * images.Width).ToArray(), images.Width, Hidden, Latent,
+                Sizes.BatchSize, Sizes.ProfileSteps, Seed);
+            double? pytorchPeak = pytorch?.PeakRssMegabytes();
+            MemoryMeasure memory = MeasureReportRun(images, pytorchPeak);
+
+            return new BenchReport
+            {
+                StartedUtc = started,
+                Seconds = clock.Elapsed.TotalSeconds,
+                Data = images.Source,
+                Sizes = Sizes with { TrainRows = trainRows },
+                Versions = SampleRun.CurrentVersions(),
+                PyTorchVersion = pytorch?.TorchVersion,
+                PyTorchSkipped = skipped,
+                LoadAverage = [loadBefore, LoadAverage()],
+                Epoch = epoch,
+                EpochByRows = byRows,
+                EpochByBatch = byBatch,
+                Extraction = extraction,
+                Prediction = prediction,
+                Stream = stream,
+                Memory = memory,
+                Profile = profile,
+                Notes = _notes,
+            };
+        }
+    }
+
+    /// <summary>
+    /// The child side of the streamed-memory measure: trains <paramref name="rows"/> rows streamed (MaxInMemoryBytes
+    /// = 0) for one epoch and prints one JSON line with its epoch time and its own peak RSS.
+    /// </summary>
+    public void RunStreamWorker(int rows)
+    {
+        BenchImages images = LoadImages();
+        InitializeTorch(images);
+        double seconds = 0;
+        using (Fit(images, rows, 1, Sizes.BatchSize, 0, m => seconds = m.Seconds))
+        {
+        }
+
+        double? peak = ChildProcess.ReadPeakMegabytes("/proc/self/status");
+        context.Out.WriteLine(new JsonObject { ["rows"] = rows, ["epoch_s"] = seconds, ["peak_rss_mb"] = peak }.ToJsonString());
+    }
+
+    /// <summary>
+    /// A first small fit: it makes TorchSharp load through Vae.ML (with its native fix; a direct torch call before it
+    /// would fail for good on Debian 12) and warms the JIT. Then libtorch gets the bench's thread count.
+    /// </summary>
+    private void InitializeTorch(BenchImages images, Action<int>? threadsBefore = null)
+    {
+        using (Fit(images, Math.Min(256, images.TrainRows), 1, Sizes.BatchSize, long.MaxValue, null))
+        {
+        }
+
+        threadsBefore?.Invoke(get_num_threads());
+        set_num_threads(Sizes.Threads);
+    }
+
+    private EpochMeasure Measured(EpochMeasure measure)
+    {
+        Say(Describe(measure));
+        return measure;
+    }
+
+    private BenchImages LoadImages()
+    {
+        int testRows = Sizes.Quick ? 256 : 10_000;
+        if (settings.Synthetic)
+        {
+            return BenchImages.Synthetic(Math.Max(Sizes.TrainRows, Sizes.ScalingRows.Max()), testRows);
+        }
+
+        try
+        {
+            BenchImages mnist = BenchImages.Mnist(settings.DataDirectory, context.Logger);
+            return Sizes.Quick
+                ? mnist with { Train = mnist.Train[..(Sizes.TrainRows * mnist.Width)], Test = mnist.Test[..(testRows * mnist.Width)] }
+                : mnist;
+        }
+        catch (DatasetUnavailableException e)
+        {
+            Note($"MNIST is not available ({e.Message}); the bench ran on synthetic images of the same shape.");
+            return BenchImages.Synthetic(Math.Max(Sizes.TrainRows, Sizes.ScalingRows.Max()), testRows);
+        }
+    }
+
+    private PyTorchContender? StartPyTorch(BenchImages images, out string? skipped)
+    {
+        if (!settings.UsePyTorch)
+        {
+            skipped = "switched off (--no-pytorch)";
+        }
+        else
+        {
+            PyTorchContender? contender = PyTorchContender.TryStart(settings.Python, images, Sizes.Threads, out skipped);
+            if (contender is not null)
+            {
+                Say($"PyTorch contender: torch {contender.TorchVersion}, {contender.Threads} threads.");
+                return contender;
+            }
+        }
+
+        Note($"PyTorch was NOT run: {skipped}. Ratios to PyTorch are missing from this run.");
+        return null;
+    }
+
+    private VaeTransformer Fit(BenchImages images, int rows, int epochs, int batch, long maxInMemoryBytes, Action<VaeEpochMetrics>? onEpoch)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var ml = new MLContext(seed: Seed);
+        var options = new VaeOptions
+        {
+            Epochs = epochs,
+            BatchSize = batch,
+            Seed = Seed,
+            MaxInMemoryBytes = maxInMemoryBytes,
+            Progress = onEpoch is null ? null : new EpochSink(onEpoch),
+            CancellationToken = cancellationToken,
+        };
+        return ml.Transforms.Vae(options).Fit(new CyclingImagesView(images.Train, images.Width, rows));
+    }
+
+    /// <summary>
+    /// One Vae.ML fit of <paramref name="epochs"/> epochs; after each epoch (inside the trainer's progress callback,
+    /// so Vae.ML waits) one PyTorch epoch of the same rows and batch, then the GEMM floor.
+    /// </summary>
+    private (EpochMeasure Measure, VaeTransformer Model) MeasureEpochs(BenchImages images, PyTorchContender? pytorch, int rows, int batch, int epochs, bool keepModel)
+    {
+        var vaeMl = new List<double>();
+        var pytorchTimes = new List<double>();
+        var floor = new List<double>();
+        VaeTransformer model = Fit(images, rows, epochs, batch, long.MaxValue, metrics =>
+        {
+            vaeMl.Add(metrics.Seconds);
+            if (pytorch is not null)
+            {
+                pytorchTimes.Add(pytorch.Epoch(rows, batch));
+            }
+
+            floor.Add(TorchReference.EpochGemmFloorSeconds(rows, batch, images.Width, Hidden, FloorRepeats));
+        });
+        if (!keepModel)
+        {
+            model.Dispose();
+        }
+
+        var measure = new EpochMeasure(rows, batch, Spread.Of(vaeMl), pytorchTimes.Count > 0 ? Spread.Of(pytorchTimes) : null, Spread.Of(floor),
+            pytorchTimes.Count > 0 ? Spread.Of(pytorchTimes.Zip(vaeMl, (t, v) => t / v)).Median : null,
+            Spread.Of(vaeMl.Zip(floor, (v, f) => v / f)).Median);
+        return (measure, model);
+    }
+
+    /// <summary>Transform + a cursor reading Latent over <paramref name="rows"/> rows, alternated with the encoder limit.</summary>
+    private ExtractionMeasure MeasureExtraction(VaeTransformer model, BenchImages images, int rows)
+    {
+        int repeats = Sizes.Quick ? 2 : rows >= 100_000 ? 3 : 5;
+        var view = new CyclingImagesView(images.Test, images.Width, rows);
+        ReadLatents(model, view); // warm-up
+        var rates = new List<double>();
+        var limits = new List<double>();
+        for (int r = 0; r < repeats; r++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            long start = Stopwatch.GetTimestamp();
+            long read = ReadLatents(model, view);
+            rates.Add(read / Stopwatch.GetElapsedTime(start).TotalSeconds);
+            limits.Add(TorchReference.EncoderRowsPerSecond(1024, images.Width, Hidden, Latent, 10));
+        }
+
+        var measure = new ExtractionMeasure(rows, Spread.Of(rates), Spread.Of(limits), Spread.Of(rates.Zip(limits, (v, l) => v / l)).Median);
+        Say(string.Create(CultureInfo.InvariantCulture,
+            $"Extraction {rows:N0} rows: {measure.RowsPerSecond.Median:N0} rows/s (encoder limit {measure.EncoderLimitRowsPerSecond.Median:N0}, ratio {measure.OverLimit:F2})."));
+        return measure;
+    }
+
+    private static long ReadLatents(VaeTransformer model, IDataView view)
+    {
+        IDataView scored = model.Transform(view);
+        DataViewSchema.Column latent = scored.Schema[model.LatentColumnName];
+        using DataViewRowCursor cursor = scored.GetRowCursor([latent]);
+        ValueGetter<VBuffer<float>> getter = cursor.GetGetter<VBuffer<float>>(latent);
+        VBuffer<float> value = default;
+        long rows = 0;
+        while (cursor.MoveNext())
+        {
+            getter(ref value);
+            rows++;
+        }
+
+        return rows;
+    }
+
+    /// <summary>Single-row calls, PredictionEngine and a bare TorchSharp encoder alternating in blocks of 100.</summary>
+    private PredictionMeasure MeasurePrediction(VaeTransformer model, BenchImages images)
+    {
+        var ml = new MLContext(seed: Seed);
+        SchemaDefinition input = SchemaDefinition.Create(typeof(ImageInput));
+        input[nameof(ImageInput.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, images.Width);
+        SchemaDefinition output = SchemaDefinition.Create(typeof(LatentOutput));
+        output[nameof(LatentOutput.Latent)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, model.LatentDimension);
+        using var engine = ml.Model.CreatePredictionEngine<ImageInput, LatentOutput>(model, inputSchemaDefinition: input, outputSchemaDefinition: output);
+        using var bare = new TorchReference.SingleRowEncoder(images.Width, Hidden, Latent);
+
+        int distinct = Math.Min(1000, images.TestRows);
+        var rows = Enumerable.Range(0, distinct).Select(i => images.Test.AsSpan(i * images.Width, images.Width).ToArray()).ToArray();
+        var inputs = rows.Select(r => new ImageInput { Features = r }).ToArray();
+        for (int i = 0; i < Math.Min(500, Sizes.PredictionCalls); i++)
+        {
+            engine.Predict(inputs[i % distinct]);
+            bare.Encode(rows[i % distinct]);
+        }
+
+        var engineTimes = new List<double>(Sizes.PredictionCalls);
+        var bareTimes = new List<double>(Sizes.PredictionCalls);
+        const int block = 100;
+        for (int done = 0; done < Sizes.PredictionCalls; done += block)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            for (int i = done; i < done + block; i++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                engine.Predict(inputs[i % distinct]);
+                engineTimes.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+            }
+
+            for (int i = done; i < done + block; i++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                bare.Encode(rows[i % distinct]);
+                bareTimes.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+            }
+        }
+
+        engineTimes.Sort();
+        bareTimes.Sort();
+        var measure = new PredictionMeasure(engineTimes.Count, Spread.Percentile(engineTimes, 0.5), Spread.Percentile(engineTimes, 0.99),
+            Spread.Percentile(bareTimes, 0.5), Spread.Percentile(bareTimes, 0.99));
+        Say(string.Create(CultureInfo.InvariantCulture,
+            $"PredictionEngine: median {measure.MedianMicroseconds:F1} µs, p99 {measure.P99Microseconds:F1} µs (bare TorchSharp {measure.BareMedianMicroseconds:F1} / {measure.BareP99Microseconds:F1} µs)."));
+        return measure;
+    }
+
+    /// <summary>
+    /// Streamed (MaxInMemoryBytes = 0) against in-memory one-epoch fits, alternated; then one child process per row
+    /// count trains a streamed epoch and reports its own peak RSS.
+    /// </summary>
+    private StreamMeasure MeasureStream(BenchImages images, int rows)
+    {
+        Say($"Streamed training: {rows:N0} rows, alternating with in-memory ...");
+        var inMemory = new List<double>();
+        var streamed = new List<double>();
+        for (int r = 0; r < 2; r++)
+        {
+            using (Fit(images, rows, 1, Sizes.BatchSize, long.MaxValue, m => inMemory.Add(m.Seconds)))
+            {
+            }
+
+            using (Fit(images, rows, 1, Sizes.BatchSize, 0, m => streamed.Add(m.Seconds)))
+            {
+            }
+        }
+
+        var points = new List<RssPoint>();
+        (string host, string[] prefix) = ChildProcess.SelfCommand();
+        foreach (int count in Sizes.StreamRows)
+        {
+            var arguments = new List<string>(prefix) { "bench", "--stream-worker", count.ToString(CultureInfo.InvariantCulture) };
+            arguments.AddRange(ChildDataArguments());
+            ChildResult result = ChildProcess.Run(host, arguments, TimeSpan.FromMinutes(10), cancellationToken);
+            string? line = result.Output.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
+            if (result.ExitCode != 0 || line is null)
+            {
+                Note($"The streamed-training child for {count:N0} rows failed (exit {result.ExitCode}): {result.Error.Trim()}");
+                continue;
+            }
+
+            JsonNode reply = JsonNode.Parse(line)!;
+            double peak = (double?)reply["peak_rss_mb"] ?? result.PeakRssMegabytes ?? double.NaN;
+            points.Add(new RssPoint(count, Math.Max(peak, result.PeakRssMegabytes ?? 0), (double?)reply["epoch_s"] ?? double.NaN));
+            Say(string.Create(CultureInfo.InvariantCulture, $"Streamed child, {count:N0} rows: peak RSS {points[^1].PeakRssMegabytes:F0} MB, epoch {points[^1].EpochSeconds:F2} s."));
+        }
+
+        var measure = new StreamMeasure(rows, Spread.Of(inMemory), Spread.Of(streamed), Spread.Of(streamed.Zip(inMemory, (s, m) => s / m)).Median, points);
+        Say(string.Create(CultureInfo.InvariantCulture,
+            $"Streamed epoch {measure.Streamed.Median:F2} s vs in-memory {measure.InMemory.Median:F2} s: {measure.StreamedOverInMemory:F2}x."));
+        return measure;
+    }
+
+    private IEnumerable<string> ChildDataArguments()
+    {
+        yield return "--threads";
+        yield return Sizes.Threads.ToString(CultureInfo.InvariantCulture);
+        yield return "--batch-size";
+        yield return Sizes.BatchSize.ToString(CultureInfo.InvariantCulture);
+        if (Sizes.Quick)
+        {
+            yield return "--quick";
+        }
+
+        if (settings.Synthetic)
+        {
+            yield return "--synthetic";
+        }
+        else if (settings.DataDirectory is not null)
+        {
+            yield return "--data";
+            yield return settings.DataDirectory;
+        }
+    }
+
+    /// <summary>A whole <c>vae-ml report</c> (the report configuration, 20 epochs, every figure) as a child, for its peak RSS.</summary>
+    private MemoryMeasure MeasureReportRun(BenchImages images, double? pytorchPeak)
+    {
+        if (!settings.MeasureReportRun)
+        {
+            Note("The peak RSS of a full report run was not measured (quick mode or --skip-report-run).");
+            return new MemoryMeasure(null, null, null, pytorchPeak);
+        }
+
+        if (images.Source != "MNIST")
+        {
+            Note("The peak RSS of a full report run was not measured: the report needs MNIST.");
+            return new MemoryMeasure(null, null, null, pytorchPeak);
+        }
+
+        string folder = Path.Combine(Path.GetTempPath(), $"vae-ml-bench-report-{Environment.ProcessId}");
+        var reportArguments = new List<string> { "report", "--out", folder };
+        if (settings.DataDirectory is not null)
+        {
+            reportArguments.AddRange(["--data", settings.DataDirectory]);
+        }
+
+        Say("Peak RSS of a full report run (vae-ml report, 20 epochs, every figure) as a child process ...");
+        (string host, string[] prefix) = ChildProcess.SelfCommand();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            ChildResult result = ChildProcess.Run(host, [.. prefix, .. reportArguments], TimeSpan.FromMinutes(15), cancellationToken);
+            if (result.ExitCode != 0)
+            {
+                Note($"The report run failed (exit {result.ExitCode}): {result.Error.Trim()}");
+                return new MemoryMeasure(null, null, null, pytorchPeak);
+            }
+
+            Say(string.Create(CultureInfo.InvariantCulture, $"Report run: peak RSS {result.PeakRssMegabytes:F0} MB in {clock.Elapsed.TotalSeconds:F0} s."));
+            return new MemoryMeasure(result.PeakRssMegabytes, clock.Elapsed.TotalSeconds, "vae-ml " + string.Join(' ', reportArguments), pytorchPeak);
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
+    private static string Describe(EpochMeasure m)
+    {
+        string torch = m.PyTorch is null ? "PyTorch not run" : string.Create(CultureInfo.InvariantCulture,
+            $"PyTorch {m.PyTorch.Median:F2} s ({m.PyTorchOverVaeMl:F2}x Vae.ML)");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"Epoch, {m.Rows:N0} rows, batch {m.BatchSize}: Vae.ML {m.VaeMl.Median:F2} s [{m.VaeMl.Min:F2}-{m.VaeMl.Max:F2}], {torch}, GEMM floor {m.GemmFloor.Median:F2} s (Vae.ML {m.VaeMlOverFloor:F2}x floor).");
+    }
+
+    private static double LoadAverage()
+    {
+        try
+        {
+            return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return double.NaN;
+        }
+    }
+
+    private void Say(string line) => context.WriteLine(line);
+
+    private void Note(string line)
+    {
+        _notes.Add(line);
+        Say("note: " + line);
+    }
+
+    /// <summary>Synchronous progress sink: the trainer reports on its own thread and waits for it.</summary>
+    private sealed class EpochSink(Action<VaeEpochMetrics> report) : IProgress<VaeEpochMetrics>
+    {
+        public void Report(VaeEpochMetrics value) => report(value);
+    }
+}
