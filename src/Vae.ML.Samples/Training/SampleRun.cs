@@ -86,6 +86,8 @@ internal sealed class SampleRun
             var options = new VaeOptions
             {
                 LatentDimension = Settings.LatentDimension,
+                Architecture = Settings.Architecture,
+                ImageShape = Settings.Architecture == VaeArchitecture.Convolutional ? [1, train.Rows, train.Columns] : null,
                 Epochs = Settings.Epochs,
                 BatchSize = Settings.BatchSize,
                 LearningRate = Settings.LearningRate,

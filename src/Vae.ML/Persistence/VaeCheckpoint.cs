@@ -25,10 +25,13 @@ internal sealed record VaeCheckpointRun(
     string DeviceType,
     long TrainingRows,
     bool Streamed,
-    long ValidationRows)
+    long ValidationRows,
+    [property: JsonConverter(typeof(JsonStringEnumConverter<VaeArchitecture>))] VaeArchitecture Architecture = VaeArchitecture.Mlp,
+    int[]? ImageShape = null)
 {
+    /// <summary>The network; checkpoints of format version 1 (before <see cref="VaeOptions.Architecture"/>) are MLPs without an image shape.</summary>
     [JsonIgnore]
-    public VaeArchitecture Architecture => new(InputSize, HiddenSizes, LatentDimension);
+    public VaeNetworkSpec Network => new(Architecture, InputSize, HiddenSizes, LatentDimension, ImageShape);
 }
 
 /// <summary>
@@ -43,7 +46,8 @@ internal static class VaeCheckpoint
 {
     public const string Format = "vae.ml.checkpoint";
 
-    public const int CurrentVersion = 1;
+    /// <summary>Version 2 added the architecture kind and image shape to the options (version 1 holds MLPs only).</summary>
+    public const int CurrentVersion = 2;
 
     private const string OptimizerPrefix = "optimizer.";
     private const string CpuGenerator = "generator.cpu";
@@ -166,9 +170,9 @@ internal static class VaeCheckpoint
         }
 
         var run = Deserialize<VaeCheckpointRun>(Meta("options"), "options", Bad);
-        if (run.HiddenSizes is null || VaeParameterLayout.Problem(run.Architecture) is string problem)
+        if (run.HiddenSizes is null || run.Network.Problem() is string problem)
         {
-            throw Bad($"its options describe no network ({(run.HiddenSizes is null ? "no hidden sizes" : VaeParameterLayout.Problem(run.Architecture))})");
+            throw Bad($"its options describe no network ({(run.HiddenSizes is null ? "no hidden sizes" : run.Network.Problem())})");
         }
 
         if (run.BatchSize < 1 || run.Epochs < 1 || run.TrainingRows < 1 || run.ValidationRows < 0
@@ -196,7 +200,7 @@ internal static class VaeCheckpoint
         }
 
         // Exactly the expected tensors, with the expected shapes, all F32; nothing missing, nothing extra.
-        var layout = VaeParameterLayout.For(run.Architecture);
+        var layout = run.Network.Layout;
         var expected = new Dictionary<string, long[]>(StringComparer.Ordinal);
         foreach (var tensor in layout)
         {
@@ -284,12 +288,9 @@ internal static class VaeCheckpoint
                 "options and data as the checkpointed run (only Epochs may grow), or start a new run without ResumeFrom.",
                 option);
 
-        string Sizes(int inputSize, int[] hidden, int latent) => $"{inputSize}-{string.Join("-", hidden)}-{latent}";
-
-        if (saved.InputSize != current.InputSize || !saved.HiddenSizes.SequenceEqual(current.HiddenSizes) || saved.LatentDimension != current.LatentDimension)
+        if (!saved.Network.Equals(current.Network))
         {
-            Differs("the architecture (input-hidden-latent)", Sizes(saved.InputSize, saved.HiddenSizes, saved.LatentDimension),
-                Sizes(current.InputSize, current.HiddenSizes, current.LatentDimension));
+            Differs("the architecture (input-hidden-latent)", saved.Network.Describe(), current.Network.Describe());
         }
 
         if (saved.BatchSize != current.BatchSize)

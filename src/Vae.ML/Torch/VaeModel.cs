@@ -4,9 +4,6 @@ using static TorchSharp.torch;
 
 namespace Vae.ML.Torch;
 
-/// <summary>The shape of a VAE: everything needed to rebuild its network.</summary>
-internal sealed record VaeArchitecture(int InputSize, int[] HiddenSizes, int LatentDimension);
-
 /// <summary>
 /// A trained (or being trained) VAE network on a device, with batched, thread-safe inference on plain float arrays.
 /// This is the only type through which the rest of Vae.ML touches TorchSharp tensors.
@@ -25,7 +22,7 @@ internal sealed class VaeModel : IDisposable
     private long _encoderPasses;
     private long _decoderPasses;
 
-    private VaeModel(VaeNetwork network, Device device, VaeArchitecture architecture)
+    private VaeModel(VaeNetwork network, Device device, VaeNetworkSpec architecture)
     {
         Network = network;
         Device = device;
@@ -36,7 +33,7 @@ internal sealed class VaeModel : IDisposable
 
     public Device Device { get; }
 
-    public VaeArchitecture Architecture { get; }
+    public VaeNetworkSpec Architecture { get; }
 
     public int InputSize => Architecture.InputSize;
 
@@ -50,7 +47,7 @@ internal sealed class VaeModel : IDisposable
 
     /// <summary>Creates a freshly initialised network; the same seed gives the same weights.</summary>
     /// <remarks>Nothing native outlives a failure: when the device move throws, the network and the saved random state are freed.</remarks>
-    public static VaeModel Create(VaeArchitecture architecture, long seed, string device)
+    public static VaeModel Create(VaeNetworkSpec architecture, long seed, string device)
     {
         Runtime.TorchRuntime.EnsureInitialized();
         var resolved = ResolveDevice(device);
@@ -66,7 +63,7 @@ internal sealed class VaeModel : IDisposable
                 {
                     // manual_seed returns a new handle on the global generator; only the seeding matters here.
                     torch.random.manual_seed(seed).Dispose();
-                    network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
+                    network = new VaeNetwork(architecture);
                     stateAfterInit = torch.random.get_rng_state();
                 }
                 finally
