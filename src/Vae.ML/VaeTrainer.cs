@@ -11,7 +11,8 @@ using Vae.ML.Torch;
 namespace Vae.ML;
 
 /// <summary>
-/// Estimator that trains a variational autoencoder (the original report's MLP VAE, summed BCE + β·KL, Adam) on a
+/// Estimator that trains a variational autoencoder (the original report's MLP VAE, or a convolutional one: see
+/// <see cref="VaeOptions.Architecture"/>; summed BCE + β·KL, Adam) on a
 /// float-vector column and returns a <see cref="VaeTransformer"/>. Create it with
 /// <see cref="VaeCatalog.Vae(TransformsCatalog, VaeOptions)"/>.
 /// </summary>

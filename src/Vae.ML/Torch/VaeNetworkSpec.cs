@@ -253,7 +253,7 @@ internal sealed record VaeNetworkSpec(VaeArchitecture Kind, int InputSize, int[]
             var spec = new VaeNetworkSpec(kind, inputSize ?? (int)Math.Min(int.MaxValue, imageShape?.Aggregate(1L, (a, b) => a * b) ?? 1), hiddenSizes, latentDimension, imageShape);
             if (spec.Layout.Any(t => t.ElementCount > Array.MaxLength))
             {
-                return (nameof(VaeOptions.HiddenSizes), "a layer would have more weights than one array can hold; use smaller HiddenSizes or images", false);
+                return (nameof(VaeOptions.HiddenSizes), "a layer has more weights than one array can hold", false);
             }
         }
         catch (OverflowException)
