@@ -159,4 +159,41 @@ public class ArchitecturePersistenceTests
         var noShape = () => VaeTransformer.ImportSafetensors(ml, folder.File("weights.safetensors"), options);
         noShape.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(VaeOptions.ImageShape));
     }
+
+    [Fact]
+    public void Architecture_metadata_that_lies_consistently_is_rejected_by_the_same_check_as_the_options()
+    {
+        var ml = new MLContext(seed: 0);
+        using var vae = ml.Transforms.Vae(ConvOptions(epochs: 1)).Fit(SyntheticData.Load(ml, 64));
+        using var buffer = new MemoryStream();
+        vae.Save(buffer);
+        var bytes = buffer.ToArray();
+
+        void ShouldBeCorrupt(Action<Dictionary<string, string>> edit, string message)
+        {
+            var file = Rewrite(bytes, edit);
+            var read = () => VaeModelFormat.Read(new MemoryStream(file), "hostile", file.Length);
+            read.Should().Throw<InvalidDataException>().WithMessage(message);
+        }
+
+        ShouldBeCorrupt(m => m["architecture"] = "transformer", "hostile is corrupt: 'architecture' is 'transformer', not one of mlp, convolutional.");
+        ShouldBeCorrupt(m => m.Remove("architecture"), "hostile is corrupt: its metadata lacks 'architecture'.");
+        ShouldBeCorrupt(m => m.Remove("image_shape"), "hostile is corrupt: ImageShape is required for Architecture Convolutional*");
+        ShouldBeCorrupt(m => m["image_shape"] = "1,6,8", "hostile is corrupt: ImageShape [1, 6, 8]*divisible by 4*");
+        ShouldBeCorrupt(m => m["image_shape"] = "4,4,4", "hostile is corrupt: tensor 'enc_conv1.weight' is F32 [32, 1, 3, 3]; its architecture needs F32 [32, 4, 3, 3].");
+        ShouldBeCorrupt(m => m["image_shape"] = "1,8,12", "hostile is corrupt: ImageShape [1, 8, 12] holds 96 values per row, but the feature column has 64*");
+    }
+
+    /// <summary>The file with <paramref name="edit"/> applied to its metadata and the header checksum recomputed: consistent, but lying.</summary>
+    private static byte[] Rewrite(byte[] file, Action<Dictionary<string, string>> edit)
+    {
+        var header = Safetensors.ReadHeader(new MemoryStream(file), file.Length, "test");
+        var metadata = header.Metadata.ToDictionary(m => m.Key, m => m.Value);
+        edit(metadata);
+        var tensors = header.Entries.Select(e => new Safetensors.RawTensor(e.Name, e.DType, e.Shape, file[(int)(header.DataStart + e.Begin)..(int)(header.DataStart + e.End)])).ToList();
+        metadata[VaeModelFormat.Keys.HeaderSha256] = VaeModelFormat.HeaderSha256(metadata, tensors);
+        using var buffer = new MemoryStream();
+        Safetensors.Write(buffer, tensors, metadata);
+        return buffer.ToArray();
+    }
 }
