@@ -120,7 +120,7 @@ public class ArchitecturePersistenceTests
         {
         }
 
-        var (run, _) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0001.safetensors"));
+        var (run, _, _) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0001.safetensors"));
         run.Architecture.Should().Be(VaeArchitecture.Convolutional);
         run.ImageShape.Should().Equal(1, 8, 8);
 

@@ -2,13 +2,13 @@ using System.Text.Json;
 using Microsoft.ML;
 using Vae.ML.Persistence;
 using Vae.ML.Tests.Core;
+using Vae.ML.Tests.Persistence;
 using static Vae.ML.Tests.Reliability.TrainingTestSupport;
 
 namespace Vae.ML.Tests.Architecture;
 
 /// <summary>
-/// Files written before <see cref="VaeOptions.Architecture"/> existed (model format 2, checkpoint format 1; see
-/// TestData/README.md) still load, as MLPs without an image shape, and give the outputs they gave then, bit for bit.
+/// Files written before <see cref="VaeOptions.Architecture"/> existed (model format 2; see TestData/README.md) still load, as MLPs without an image shape, and give the outputs they gave then, bit for bit.
 /// </summary>
 public class FormatCompatibilityTests
 {
@@ -67,24 +67,56 @@ public class FormatCompatibilityTests
     }
 
     [Fact]
-    public void A_version_1_checkpoint_resumes_into_the_model_its_run_ended_with()
+    public void A_checkpoint_written_before_the_architecture_options_resumes_as_the_MLP_it_was()
     {
-        // The options and data of the run that wrote the fixtures (TestData/README.md).
         var ml = new MLContext(seed: 1);
         var data = SyntheticData.Load(ml, 128);
-        var options = new VaeOptions
-        {
-            HiddenSizes = [12, 6], LatentDimension = 2, Epochs = 2, BatchSize = 32, Beta = 0.5, Seed = 11, Device = "cpu",
-            ResumeFrom = TestData("checkpoint-v1-mlp-12-6-2-epoch-0001.safetensors"),
-        };
+        VaeOptions Options(int epochs) => new() { HiddenSizes = [12, 6], LatentDimension = 2, Epochs = epochs, BatchSize = 32, Seed = 11, Device = "cpu" };
+        using var uninterrupted = ml.Transforms.Vae(Options(2)).Fit(data);
 
-        var (run, state) = VaeCheckpoint.Read(options.ResumeFrom);
+        using var folder = new ScratchDirectory();
+        var first = Options(1);
+        first.CheckpointDirectory = folder.Path;
+        using (ml.Transforms.Vae(first).Fit(data))
+        {
+        }
+
+        // What the checkpoint format wrote before this issue: model format 2 without architecture entries, and
+        // training options without "architecture" / "imageShape".
+        var path = folder.File("checkpoint-epoch-0001.safetensors");
+        var bytes = Rewrite(File.ReadAllBytes(path), metadata =>
+        {
+            metadata["vae_ml_format_version"] = "2";
+            metadata.Remove("architecture").Should().BeTrue();
+            var options = System.Text.Json.Nodes.JsonNode.Parse(metadata["training_options"])!.AsObject();
+            options.Remove("architecture").Should().BeTrue();
+            options.Remove("imageShape").Should().BeTrue();
+            metadata["training_options"] = options.ToJsonString();
+        });
+        var old = folder.File("old-checkpoint.safetensors");
+        File.WriteAllBytes(old, bytes);
+
+        var (run, _, state) = VaeCheckpoint.Read(old);
         run.Architecture.Should().Be(VaeArchitecture.Mlp);
         run.ImageShape.Should().BeNull();
         state.Epoch.Should().Be(1);
 
-        using var resumed = ml.Transforms.Vae(options).Fit(data);
-        using var original = VaeTransformer.Load(ml, TestData("format-v2-mlp-12-6-2.safetensors"), "cpu");
-        resumed.ShouldHaveIdenticalWeights(original);
+        var resumed = Options(2);
+        resumed.ResumeFrom = old;
+        using var continued = ml.Transforms.Vae(resumed).Fit(data);
+        continued.ShouldHaveIdenticalWeights(uninterrupted);
+    }
+
+    /// <summary>The file with <paramref name="edit"/> applied to its metadata and the header checksum recomputed.</summary>
+    private static byte[] Rewrite(byte[] file, Action<Dictionary<string, string>> edit)
+    {
+        var header = Safetensors.ReadHeader(new MemoryStream(file), file.Length, "test");
+        var metadata = header.Metadata.ToDictionary(m => m.Key, m => m.Value);
+        edit(metadata);
+        var tensors = header.Entries.Select(e => new Safetensors.RawTensor(e.Name, e.DType, e.Shape, file[(int)(header.DataStart + e.Begin)..(int)(header.DataStart + e.End)])).ToList();
+        metadata[VaeModelFormat.Keys.HeaderSha256] = VaeModelFormat.HeaderSha256(metadata, tensors);
+        using var buffer = new MemoryStream();
+        Safetensors.Write(buffer, tensors, metadata);
+        return buffer.ToArray();
     }
 }
