@@ -38,6 +38,12 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     /// <summary>Hidden layer widths of the encoder (the decoder mirrors them).</summary>
     public IReadOnlyList<int> HiddenSizes => _model.Architecture.HiddenSizes;
 
+    /// <summary>The kind of network (<see cref="VaeOptions.Architecture"/>).</summary>
+    public VaeArchitecture Architecture => _model.Architecture.Kind;
+
+    /// <summary>Channels × height × width of each row's image (<see cref="VaeOptions.ImageShape"/>), or null when none was given.</summary>
+    public IReadOnlyList<int>? ImageShape => _model.Architecture.ImageShape;
+
     /// <summary>Weight of the KL term in the loss and in the Score column.</summary>
     public double Beta { get; }
 

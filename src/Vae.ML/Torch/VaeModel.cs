@@ -5,9 +5,6 @@ using static TorchSharp.torch;
 
 namespace Vae.ML.Torch;
 
-/// <summary>The shape of a VAE: everything needed to rebuild its network.</summary>
-internal sealed record VaeArchitecture(int InputSize, int[] HiddenSizes, int LatentDimension);
-
 /// <summary>The <see cref="MLContext"/>'s GPU settings (<see cref="MLContext.GpuDeviceId"/>, <see cref="MLContext.FallbackToCpu"/>); default: none.</summary>
 internal readonly record struct GpuRequest(int? GpuDeviceId, bool FallbackToCpu);
 
@@ -29,7 +26,7 @@ internal sealed class VaeModel : IDisposable
     private long _encoderPasses;
     private long _decoderPasses;
 
-    private VaeModel(VaeNetwork network, Device device, VaeArchitecture architecture)
+    private VaeModel(VaeNetwork network, Device device, VaeNetworkSpec architecture)
     {
         Network = network;
         Device = device;
@@ -40,7 +37,7 @@ internal sealed class VaeModel : IDisposable
 
     public Device Device { get; }
 
-    public VaeArchitecture Architecture { get; }
+    public VaeNetworkSpec Architecture { get; }
 
     public int InputSize => Architecture.InputSize;
 
@@ -54,7 +51,7 @@ internal sealed class VaeModel : IDisposable
 
     /// <summary>Creates a freshly initialised network; the same seed gives the same weights.</summary>
     /// <remarks>Nothing native outlives a failure: when the device move throws, the network and the saved random state are freed.</remarks>
-    public static VaeModel Create(VaeArchitecture architecture, long seed, string device, GpuRequest gpu = default)
+    public static VaeModel Create(VaeNetworkSpec architecture, long seed, string device, GpuRequest gpu = default)
     {
         Runtime.TorchRuntime.EnsureInitialized();
         var (resolved, why) = ResolveDevice(device, gpu);
@@ -70,7 +67,7 @@ internal sealed class VaeModel : IDisposable
                 {
                     // manual_seed returns a new handle on the global generator; only the seeding matters here.
                     torch.random.manual_seed(seed).Dispose();
-                    network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension);
+                    network = new VaeNetwork(architecture);
                     stateAfterInit = torch.random.get_rng_state();
                 }
                 finally
