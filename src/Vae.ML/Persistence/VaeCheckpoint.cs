@@ -25,10 +25,12 @@ internal sealed record VaeCheckpointRun(
     string DeviceType,
     long TrainingRows,
     bool Streamed,
-    long ValidationRows)
+    long ValidationRows,
+    VaeLikelihood Likelihood = VaeLikelihood.Bernoulli,
+    bool StandardizeFeatures = false)
 {
     [JsonIgnore]
-    public VaeArchitecture Architecture => new(InputSize, HiddenSizes, LatentDimension);
+    public VaeArchitecture Architecture => new(InputSize, HiddenSizes, LatentDimension, Likelihood);
 }
 
 /// <summary>
@@ -201,6 +203,11 @@ internal static class VaeCheckpoint
         foreach (var tensor in layout)
         {
             expected.Add(tensor.Name, tensor.Shape);
+            if (GaussianDecoder.IsStandardization(tensor.Name))
+            {
+                continue;
+            }
+
             expected.Add(OptimizerPrefix + tensor.Name + ".exp_avg", tensor.Shape);
             expected.Add(OptimizerPrefix + tensor.Name + ".exp_avg_sq", tensor.Shape);
         }
@@ -239,7 +246,8 @@ internal static class VaeCheckpoint
         }
 
         var steps = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var tensor in layout)
+        var trained = layout.Where(t => !GaussianDecoder.IsStandardization(t.Name)).ToList();
+        foreach (var tensor in trained)
         {
             if (!optimizer.Steps.TryGetValue(tensor.Name, out var step) || step < 0)
             {
@@ -266,7 +274,7 @@ internal static class VaeCheckpoint
             epoch,
             history,
             layout.Select(t => (t.Name, t.Shape, values[t.Name])).ToList(),
-            layout.Select(t => new AdamParameterState(t.Name, steps[t.Name],
+            trained.Select(t => new AdamParameterState(t.Name, steps[t.Name],
                 values[OptimizerPrefix + t.Name + ".exp_avg"], values[OptimizerPrefix + t.Name + ".exp_avg_sq"])).ToList(),
             FloatsAsBytes(values[CpuGenerator], CpuGenerator, Bad),
             values.TryGetValue(DeviceGenerator, out var device) ? FloatsAsBytes(device, DeviceGenerator, Bad) : null);
@@ -290,6 +298,16 @@ internal static class VaeCheckpoint
         {
             Differs("the architecture (input-hidden-latent)", Sizes(saved.InputSize, saved.HiddenSizes, saved.LatentDimension),
                 Sizes(current.InputSize, current.HiddenSizes, current.LatentDimension));
+        }
+
+        if (saved.Likelihood != current.Likelihood)
+        {
+            Differs(nameof(VaeOptions.Likelihood), saved.Likelihood, current.Likelihood);
+        }
+
+        if (saved.StandardizeFeatures != current.StandardizeFeatures)
+        {
+            Differs(nameof(VaeOptions.StandardizeFeatures), saved.StandardizeFeatures, current.StandardizeFeatures);
         }
 
         if (saved.BatchSize != current.BatchSize)

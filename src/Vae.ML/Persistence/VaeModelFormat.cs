@@ -9,7 +9,7 @@ using Vae.ML.Torch;
 namespace Vae.ML.Persistence;
 
 /// <summary>
-/// Vae.ML's one file format (docs/persistence.md, format version 2): a safetensors file whose tensors are the network's
+/// Vae.ML's one file format (docs/persistence.md, format version 3): a safetensors file whose tensors are the network's
 /// float32 weights under the PyTorch original's names, and whose <c>__metadata__</c> carries the format version, the
 /// library, the architecture, β, the column names, the training history and two SHA-256 sums (of the tensor bytes and
 /// of the other metadata). <see cref="VaeTransformer.Save(string)"/>, <see cref="VaeTransformer.ExportSafetensors"/>,
@@ -18,8 +18,15 @@ namespace Vae.ML.Persistence;
 /// </summary>
 internal static class VaeModelFormat
 {
-    /// <summary>Version 1 was the binary ".vae" file (<see cref="LegacyVaeModelFile"/>); 2 is this safetensors layout.</summary>
-    public const int CurrentVersion = 2;
+    /// <summary>
+    /// Version 1 was the binary ".vae" file (<see cref="LegacyVaeModelFile"/>); 2 is this safetensors layout; 3 adds the
+    /// <c>likelihood</c> entry (and, for the Gaussian one, the decoder_log_var and standardization tensors). Version-2
+    /// files are read as Bernoulli models.
+    /// </summary>
+    public const int CurrentVersion = 3;
+
+    /// <summary>The oldest safetensors version this code reads.</summary>
+    private const int FirstSafetensorsVersion = 2;
 
     /// <summary>The metadata keys this format owns; a caller's extra metadata must use other names.</summary>
     public static class Keys
@@ -31,6 +38,7 @@ internal static class VaeModelFormat
         public const string HiddenSizes = "hidden_sizes";
         public const string LatentDimension = "latent_dimension";
         public const string Beta = "beta";
+        public const string Likelihood = "likelihood";
         public const string FeatureColumn = "feature_column";
         public const string LatentColumn = "latent_column";
         public const string LatentLogVarianceColumn = "latent_log_variance_column";
@@ -42,7 +50,7 @@ internal static class VaeModelFormat
 
         public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
         {
-            Format, FormatVersion, Library, InputSize, HiddenSizes, LatentDimension, Beta, FeatureColumn, LatentColumn,
+            Format, FormatVersion, Library, InputSize, HiddenSizes, LatentDimension, Beta, Likelihood, FeatureColumn, LatentColumn,
             LatentLogVarianceColumn, ReconstructionColumn, ScoreColumn, History, TensorsSha256, HeaderSha256,
         };
     }
@@ -83,6 +91,7 @@ internal static class VaeModelFormat
             [Keys.HiddenSizes] = string.Join(",", snapshot.Architecture.HiddenSizes.Select(h => h.ToString(CultureInfo.InvariantCulture))),
             [Keys.LatentDimension] = snapshot.Architecture.LatentDimension.ToString(CultureInfo.InvariantCulture),
             [Keys.Beta] = snapshot.Beta.ToString("R", CultureInfo.InvariantCulture),
+            [Keys.Likelihood] = LikelihoodName(snapshot.Architecture.Likelihood),
             [Keys.FeatureColumn] = snapshot.Columns.Feature,
             [Keys.LatentColumn] = snapshot.Columns.Latent,
             [Keys.LatentLogVarianceColumn] = snapshot.Columns.LatentLogVariance,
@@ -145,7 +154,7 @@ internal static class VaeModelFormat
         var contents = Safetensors.ReadAfterLength(stream, BinaryPrimitives.ReadUInt64LittleEndian(start), length, source, header =>
         {
             version = CheckVersionAndHeader(header, source);
-            skeleton = ParseMetadata(header.Metadata, source);
+            skeleton = ParseMetadata(header.Metadata, source, version);
             var expected = VaeParameterLayout.For(skeleton.Architecture);
             var entries = header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
             var extras = entries.Keys.Except(expected.Select(t => t.Name)).ToList();
@@ -294,6 +303,15 @@ internal static class VaeModelFormat
         return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
+    private static string LikelihoodName(VaeLikelihood likelihood) => likelihood == VaeLikelihood.Gaussian ? "gaussian" : "bernoulli";
+
+    private static VaeLikelihood? ParseLikelihood(string text) => text switch
+    {
+        "bernoulli" => VaeLikelihood.Bernoulli,
+        "gaussian" => VaeLikelihood.Gaussian,
+        _ => null,
+    };
+
     private static string Describe(VaeArchitecture a) => $"{a.InputSize}-{string.Join("-", a.HiddenSizes)}-{a.LatentDimension}";
 
     /// <summary>The version check comes first (a newer file deserves "upgrade", not "corrupt"), then the header checksum.</summary>
@@ -307,7 +325,7 @@ internal static class VaeModelFormat
                 "Plain weights (e.g. from PyTorch) load with VaeTransformer.ImportSafetensors(mlContext, path, options).");
         }
 
-        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < CurrentVersion)
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < FirstSafetensorsVersion)
         {
             throw new InvalidDataException($"{source} is corrupt: '{Keys.FormatVersion}' is '{text}'.");
         }
@@ -343,7 +361,7 @@ internal static class VaeModelFormat
     }
 
     /// <summary>Column names, architecture, β and history from checked metadata; the parameters are empty placeholders of the layout.</summary>
-    private static VaeSnapshot ParseMetadata(IReadOnlyDictionary<string, string> metadata, string source)
+    private static VaeSnapshot ParseMetadata(IReadOnlyDictionary<string, string> metadata, string source, int version)
     {
         InvalidDataException Bad(string why) => new($"{source} is corrupt: {why}.");
         string Get(string key) => metadata.TryGetValue(key, out var value) ? value : throw Bad($"its metadata lacks '{key}'");
@@ -351,10 +369,14 @@ internal static class VaeModelFormat
             ? value
             : throw Bad($"'{key}' is '{text}', not a whole number");
 
+        // Version 2 predates the Gaussian likelihood: its models are all Bernoulli.
+        var likelihoodText = version == FirstSafetensorsVersion ? LikelihoodName(VaeLikelihood.Bernoulli) : Get(Keys.Likelihood);
+        var likelihood = ParseLikelihood(likelihoodText) ?? throw Bad($"'{Keys.Likelihood}' is '{likelihoodText}', not \"bernoulli\" or \"gaussian\"");
         var architecture = new VaeArchitecture(
             Int(Keys.InputSize, Get(Keys.InputSize)),
             Get(Keys.HiddenSizes).Split(',').Select(h => Int(Keys.HiddenSizes, h)).ToArray(),
-            Int(Keys.LatentDimension, Get(Keys.LatentDimension)));
+            Int(Keys.LatentDimension, Get(Keys.LatentDimension)),
+            likelihood);
         if (VaeParameterLayout.Problem(architecture) is string problem)
         {
             throw Bad(problem);
@@ -405,7 +427,7 @@ internal static class VaeModelFormat
                 $"it has [{string.Join(", ", entries.Values.Select(e => $"{e.Name} {TensorShape.Describe(e.Shape)}"))}].");
         }
 
-        var architecture = new VaeArchitecture((int)first.Shape[1], options.HiddenSizes.ToArray(), options.LatentDimension);
+        var architecture = new VaeArchitecture((int)first.Shape[1], options.HiddenSizes.ToArray(), options.LatentDimension, options.Likelihood);
         if (VaeParameterLayout.Problem(architecture) is string problem)
         {
             throw new InvalidDataException($"{source}: the weights cannot form a VAE with the given options: {problem}.");
@@ -424,7 +446,7 @@ internal sealed record VaeFileExtras(IReadOnlyDictionary<string, string> Metadat
 /// <param name="Snapshot">The model.</param>
 /// <param name="Metadata">Metadata entries that are not the format's own (<see cref="VaeModelFormat.Keys.All"/>).</param>
 /// <param name="Tensors">Tensors that are not the network's, by name; only names with a requested prefix get here.</param>
-/// <param name="FormatVersion">1 for a ".vae" file, 2 for safetensors.</param>
+/// <param name="FormatVersion">1 for a ".vae" file, 2 or 3 for safetensors.</param>
 internal sealed record VaeFile(
     VaeSnapshot Snapshot,
     IReadOnlyDictionary<string, string> Metadata,

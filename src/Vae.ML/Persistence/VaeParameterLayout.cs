@@ -17,7 +17,8 @@ internal sealed record TensorShape(string Name, long[] Shape)
 /// <summary>
 /// The parameter names and shapes of <see cref="VaeNetwork"/> for an architecture, computed without TorchSharp so that a
 /// file can be checked completely before any native memory is allocated. The order is the network's registration
-/// order (named_parameters()): fc1, fc1_1…, fc21, fc22, fc3, fc3_1…, fc4, each weight then bias.
+/// order (named_parameters()): fc1, fc1_1…, fc21, fc22, fc3, fc3_1…, fc4, each weight then bias; for the Gaussian
+/// likelihood then decoder_log_var and the standardization's mean and std (each [input size]).
 /// </summary>
 internal static class VaeParameterLayout
 {
@@ -49,6 +50,13 @@ internal static class VaeParameterLayout
         }
 
         Linear("fc4", width, architecture.InputSize);
+        if (architecture.Likelihood == VaeLikelihood.Gaussian)
+        {
+            result.Add(new TensorShape(GaussianDecoder.LogVarianceName, [architecture.InputSize]));
+            result.Add(new TensorShape(GaussianDecoder.MeanName, [architecture.InputSize]));
+            result.Add(new TensorShape(GaussianDecoder.StdName, [architecture.InputSize]));
+        }
+
         return result;
     }
 

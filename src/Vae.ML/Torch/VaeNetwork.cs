@@ -20,7 +20,11 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Logits, Tensor Mu, 
     private readonly List<Linear> _decoderHidden = [];
     private readonly Linear _fc4;
 
-    public VaeNetwork(int inputSize, IReadOnlyList<int> hiddenSizes, int latentDimension) : base("VAE")
+    /// <param name="inputSize">Features per row.</param>
+    /// <param name="hiddenSizes">Encoder widths; the decoder mirrors them.</param>
+    /// <param name="latentDimension">Size of z.</param>
+    /// <param name="gaussian">Adds the Gaussian decoder's learned per-feature log σ² (<see cref="GaussianDecoder.LogVarianceName"/>), initialised to 0.</param>
+    public VaeNetwork(int inputSize, IReadOnlyList<int> hiddenSizes, int latentDimension, bool gaussian = false) : base("VAE")
     {
         InputSize = inputSize;
         LatentDimension = latentDimension;
@@ -59,7 +63,17 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Logits, Tensor Mu, 
         }
 
         register_module("fc4", _fc4);
+
+        // Zeros draw nothing from the generator, so a seeded Gaussian VAE starts from the same weights as a Bernoulli one.
+        if (gaussian)
+        {
+            DecoderLogVariance = new Parameter(zeros(inputSize));
+            register_parameter(GaussianDecoder.LogVarianceName, DecoderLogVariance);
+        }
     }
+
+    /// <summary>The Gaussian decoder's learned log σ² per feature; null for the Bernoulli decoder.</summary>
+    public Parameter? DecoderLogVariance { get; }
 
     public int InputSize { get; }
 
@@ -78,7 +92,7 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Logits, Tensor Mu, 
         return (_fc21.forward(h), _fc22.forward(h));
     }
 
-    /// <summary>Decoder logits; <c>sigmoid</c> of them is the reconstruction.</summary>
+    /// <summary>Decoder output: logits (Bernoulli; <c>sigmoid</c> of them is the reconstruction) or the Gaussian mean of the standardized features.</summary>
     public Tensor DecodeLogits(Tensor z)
     {
         var h = z;
