@@ -30,17 +30,20 @@ internal sealed record DetectorResult(string Detector, int Seed, double Auroc, d
 /// and all malignant rows are scored. The VAE is the Gaussian one (<see cref="VaeLikelihood.Gaussian"/>) on the raw
 /// features: it standardizes them itself with the training rows' mean and standard deviation. ML.NET's
 /// <c>RandomizedPca</c> needs its features on comparable scales, so it runs twice: after <c>NormalizeMinMax</c> and after
-/// <c>NormalizeMeanVariance</c>, both fitted on the training rows. The Bernoulli VAE of the earlier comparison (min-max
-/// scaled rows clamped to [0, 1], as BCE needs) stays in the table for reference.
+/// <c>NormalizeMeanVariance</c>, both fitted on the training rows. The earlier comparison stays in the table for
+/// reference: the Bernoulli VAE trained on min-max scaled rows clamped to [0, 1] (as BCE needs), and it and the min-max
+/// PCA scoring held-out rows both clamped and as scaled (held-out rows fall outside the training range).
 /// </summary>
 internal static class AnomalyBenchmark
 {
     public const string Vae = "VAE Gaussian (Vae.ML), raw features";
     public const string VaeBernoulli = "VAE Bernoulli, min-max clamped";
+    public const string VaeBernoulliUnclamped = "VAE Bernoulli, min-max unclamped";
     public const string Pca = "RandomizedPca (ML.NET), min-max";
+    public const string PcaClamped = "RandomizedPca, min-max clamped";
     public const string PcaStandardized = "RandomizedPca, standardized";
 
-    public static string[] Detectors => [Vae, VaeBernoulli, Pca, PcaStandardized];
+    public static string[] Detectors => [Vae, VaeBernoulli, VaeBernoulliUnclamped, Pca, PcaClamped, PcaStandardized];
 
     private sealed class Row
     {
@@ -81,13 +84,16 @@ internal static class AnomalyBenchmark
             }
 
             IDataView trainClamped = Clamp(ml, minMax.Transform(trainRaw));
+            IDataView testClamped = Clamp(ml, minMax.Transform(testRaw));
             using (VaeAnomalyTransformer vae = ml.AnomalyDetection.Trainers.Vae(Options(VaeLikelihood.Bernoulli)).Fit(trainClamped))
             {
-                results.Add(Evaluate(ml, VaeBernoulli, seed, vae.Transform(Clamp(ml, minMax.Transform(testRaw)))));
+                results.Add(Evaluate(ml, VaeBernoulli, seed, vae.Transform(testClamped)));
+                results.Add(Evaluate(ml, VaeBernoulliUnclamped, seed, vae.Transform(minMax.Transform(testRaw))));
             }
 
             var pca = ml.AnomalyDetection.Trainers.RandomizedPca("Features", rank: settings.PcaRank, ensureZeroMean: true, seed: seed);
             results.Add(Evaluate(ml, Pca, seed, pca.Fit(minMax.Transform(trainRaw)).Transform(minMax.Transform(testRaw))));
+            results.Add(Evaluate(ml, PcaClamped, seed, pca.Fit(trainClamped).Transform(testClamped)));
             results.Add(Evaluate(ml, PcaStandardized, seed, pca.Fit(meanVariance.Transform(trainRaw)).Transform(meanVariance.Transform(testRaw))));
             string aurocs = string.Join(", ", results.Where(r => r.Seed == seed).Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Detector} {r.Auroc:F4}")));
             log(string.Create(CultureInfo.InvariantCulture,
