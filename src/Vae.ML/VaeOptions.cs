@@ -111,11 +111,12 @@ public sealed class VaeOptions
     public int? KeepLastCheckpoints { get; set; } = 3;
 
     /// <summary>
-    /// A checkpoint file to continue from. The options must describe the same run (architecture, batch size,
-    /// learning rate, β, seed, device kind, training and validation data sizes); <see cref="Epochs"/> may be larger
-    /// than the checkpoint's epoch to train further. With the same data, a resumed run ends with bit-identical weights
-    /// and history (except the wall-clock <see cref="VaeEpochMetrics.Seconds"/>) to a run that was never interrupted.
-    /// When <see cref="Seed"/> is null the checkpoint's seed is used. Default null: train from scratch.
+    /// A checkpoint file to continue from, or a folder of checkpoints to continue from the newest (highest epoch). The
+    /// options must describe the same run (architecture, batch size, learning rate, β, seed, device kind, training and
+    /// validation data sizes); <see cref="Epochs"/> may be larger than the checkpoint's epoch to train further. With the
+    /// same data, a resumed run ends with bit-identical weights and history (except the wall-clock
+    /// <see cref="VaeEpochMetrics.Seconds"/>) to a run that was never interrupted. When <see cref="Seed"/> is null the
+    /// checkpoint's seed is used. Default null: train from scratch.
     /// </summary>
     public string? ResumeFrom { get; set; }
 

@@ -58,7 +58,8 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         }
 
         // A checkpoint to resume from is read (and fully validated) before any data, so a bad file fails fast.
-        var resume = options.ResumeFrom is null ? default : ReadCheckpoint(options.ResumeFrom);
+        var resumePath = options.ResumeFrom is null ? null : CheckpointToResume(options.ResumeFrom);
+        var resume = resumePath is null ? default : ReadCheckpoint(resumePath);
         var host = _env.Register("Vae");
         var seed = options.Seed ?? resume.Run?.Seed ?? host.Rand.Next();
         var logger = options.Logger;
@@ -119,11 +120,11 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
                 rows, streamed, validation?.Rows ?? 0, likelihood, standardize);
             if (resume.Run is not null)
             {
-                VaeCheckpoint.CheckResumable(resume.Run, resume.State!.Epoch, run, options.ResumeFrom!);
+                VaeCheckpoint.CheckResumable(resume.Run, resume.State!.Epoch, run, resumePath!);
             }
 
             var checkpointing = PrepareCheckpoints(options, run, resume.Run is not null);
-            var resuming = resume.State is null ? "" : $", resuming after epoch {resume.State.Epoch} from '{options.ResumeFrom}'";
+            var resuming = resume.State is null ? "" : $", resuming after epoch {resume.State.Epoch} from '{resumePath}'";
             Log(string.Create(CultureInfo.InvariantCulture,
                 $"Training VAE {inputSize}-{string.Join("-", options.HiddenSizes)}-{options.LatentDimension} on {rows} rows " +
                 $"({(streamed ? "streamed" : "in memory")}), device {model.Device}, {options.Epochs} epochs, batch {options.BatchSize}, " +
@@ -144,7 +145,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             }
             catch (InvalidDataException e) when (resume.State is not null)
             {
-                throw new InvalidDataException($"{nameof(VaeOptions.ResumeFrom)} '{options.ResumeFrom}' cannot be restored: {e.Message}", e);
+                throw new InvalidDataException($"{nameof(VaeOptions.ResumeFrom)} '{resumePath}' cannot be restored: {e.Message}", e);
             }
 
             return new VaeTransformer(_env, model, VaeTransformer.ColumnNames.From(options), options.Beta, history);
@@ -187,9 +188,25 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         ]);
     }
 
+    /// <summary>The file itself, or for a folder the checkpoint of its highest epoch.</summary>
+    private static string CheckpointToResume(string resumeFrom)
+    {
+        if (!Directory.Exists(resumeFrom))
+        {
+            return resumeFrom;
+        }
+
+        var checkpoints = VaeCheckpoint.List(resumeFrom);
+        return checkpoints.Count > 0
+            ? checkpoints[^1].Path
+            : throw new ArgumentException(
+                $"{nameof(VaeOptions.ResumeFrom)} '{resumeFrom}' is a folder without checkpoints (checkpoint-epoch-NNNN.safetensors).",
+                nameof(VaeOptions.ResumeFrom));
+    }
+
     private static (VaeCheckpointRun? Run, VaeTrainingState? State) ReadCheckpoint(string path)
     {
-        var (run, state) = VaeCheckpoint.Read(path);
+        var (run, _, state) = VaeCheckpoint.Read(path);
         return (run, state);
     }
 
@@ -214,7 +231,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         }
 
         Directory.CreateDirectory(directory);
-        return new VaeCheckpointing(options.CheckpointEveryEpochs, state => VaeCheckpoint.Save(directory, run, state, options.KeepLastCheckpoints));
+        return new VaeCheckpointing(options.CheckpointEveryEpochs, state => VaeCheckpoint.Save(directory, run, VaeTransformer.ColumnNames.From(options), state, options.KeepLastCheckpoints));
     }
 
     private static ITrainingFeatures ValidatedStream(IDataView input, string column, int width, long rows, Action throwIfCancelled,

@@ -23,7 +23,8 @@ internal static class BenchCommand
         var noPyTorch = new Option<bool>("--no-pytorch") { Description = "Do not run the PyTorch contender." };
         var synthetic = new Option<bool>("--synthetic") { Description = "Synthetic 28x28 images instead of MNIST (same shapes, same costs)." };
         var data = new Option<string?>("--data") { Description = "Folder with the MNIST files (default: the usual cache, downloaded when missing).", HelpName = "dir" };
-        var skipReport = new Option<bool>("--skip-report-run") { Description = "Do not run a full 'vae-ml report' child for its peak RSS (quick mode never does)." };
+        var skipReport = new Option<bool>("--skip-report-run") { Description = "Do not run 'vae-ml report' as a child for its peak RSS (quick mode runs a one-epoch report on a few hundred rows; both need MNIST)." };
+        var render = new Option<string?>("--render") { Description = "Measure nothing: rewrite results.md and the plots in --out from a saved bench.json.", HelpName = "file" };
         var streamWorker = new Option<int?>("--stream-worker") { Description = "Internal: train N rows streamed in this process and print its peak RSS.", Hidden = true };
         foreach (Option<int> option in new[] { threads, batch })
         {
@@ -50,7 +51,7 @@ internal static class BenchCommand
         var command = new Command("bench",
             "Measure training epochs (interleaved with the PyTorch original and the libtorch GEMM floor), latent extraction, " +
             "PredictionEngine latency, peak memory and streamed training; print a table and write bench.json, results.md and plots into --out.");
-        foreach (Option option in new Option[] { quick, output, threads, repeats, rows, batch, python, noPyTorch, synthetic, data, skipReport, streamWorker })
+        foreach (Option option in new Option[] { quick, output, threads, repeats, rows, batch, python, noPyTorch, synthetic, data, skipReport, render, streamWorker })
         {
             command.Options.Add(option);
         }
@@ -68,7 +69,7 @@ internal static class BenchCommand
             }
 
             var settings = new BenchSettings(sizes, parseResult.GetValue(output)!, parseResult.GetValue(python)!, !parseResult.GetValue(noPyTorch),
-                parseResult.GetValue(synthetic), parseResult.GetValue(data), !isQuick && !parseResult.GetValue(skipReport));
+                parseResult.GetValue(synthetic), parseResult.GetValue(data), !parseResult.GetValue(skipReport));
             var runner = new BenchRunner(settings, context, cancellationToken);
             if (parseResult.GetValue(streamWorker) is int workerRows)
             {
@@ -76,7 +77,7 @@ internal static class BenchCommand
                 return;
             }
 
-            BenchReport report = runner.Run();
+            BenchReport report = parseResult.GetValue(render) is string saved ? BenchReport.Load(saved) : runner.Run();
             context.WriteLine("");
             context.WriteLine(BenchOutput.SummaryTable(report));
             foreach (string path in BenchOutput.Write(report, settings.OutputDirectory))

@@ -59,7 +59,8 @@ internal static class BenchOutput
         string report = m.ReportRunMegabytes is double mb ? F($"{mb:N0} MB") : "not measured";
         string torchRss = m.PyTorchMegabytes is double pm ? F($"PyTorch contender process {pm:N0} MB") : "PyTorch not run";
         string rssRatio = m.ReportRunMegabytes is double a && m.PyTorchMegabytes is double b ? F($"**{a / b:F2}×** PyTorch") : "–";
-        md.AppendLine($"| peak RSS of the full `report` run | {report} | {torchRss} | {rssRatio} | ≤ 700 MB |");
+        string run = m.ReportCommand is null ? "the full `report` run" : $"`{m.ReportCommand.Replace(System.IO.Path.GetTempPath(), "/tmp/", StringComparison.Ordinal)}`";
+        md.AppendLine($"| peak RSS of {run} | {report} | {torchRss} | {rssRatio} | ≤ 700 MB (full report) |");
         StreamMeasure s = r.Stream;
         string flat = s.PeakRssByRows.Count == 0 ? "no child ran" : string.Join(", ", s.PeakRssByRows.Select(p => F($"{p.Rows:N0} rows: {p.PeakRssMegabytes:N0} MB")));
         md.AppendLine(F($"| training from a stream (MaxInMemoryBytes = 0), {s.Rows:N0} rows | epoch {Seconds(s.Streamed)} | in-memory epoch {Seconds(s.InMemory)} | **{s.StreamedOverInMemory:F2}×** in-memory; peak RSS {flat} | ≤ 1.5× in-memory; RSS flat in rows |"));
@@ -70,7 +71,7 @@ internal static class BenchOutput
     public static string Markdown(BenchReport r)
     {
         var md = new StringBuilder();
-        md.AppendLine(F($"Measured {r.StartedUtc:yyyy-MM-dd HH:mm} UTC in {r.Seconds:F0} s ({(r.Sizes.Quick ? "QUICK mode: the numbers only prove that the bench runs" : "full bench")}), data: {r.Data}."));
+        md.AppendLine(F($"Measured {r.StartedUtc:yyyy-MM-dd HH:mm} UTC in {r.Seconds:F0} s ({r.Sizes.Description}), data: {r.Data}."));
         md.AppendLine();
         md.AppendLine(F($"Machine: {r.Versions.Processor}, {r.Versions.ProcessorCount} logical CPUs, {r.Versions.OperatingSystem}; load average {r.LoadAverage[0]:F1} at the start, {r.LoadAverage[1]:F1} at the end. ") +
             F($"{r.Versions.DotNet}, Vae.ML {r.Versions.VaeMl}, TorchSharp {r.Versions.TorchSharp}, ML.NET {r.Versions.MlNet}; PyTorch {r.PyTorchVersion ?? "not run"}; {r.Sizes.Threads} libtorch threads on both sides."));
@@ -109,8 +110,9 @@ internal static class BenchOutput
         Row("forward rest: small layers, ReLU, reparameterisation, BCE-with-logits, KL", Math.Max(0, p.Forward - p.ForwardGemms));
         Row("backward GEMMs (∂W1, ∂W4, ∂h3)", p.BackwardGemms);
         Row("backward rest: elementwise gradients, bias sums, small layers", Math.Max(0, p.Backward - p.BackwardGemms));
+        Row("divergence guard: loss read back, gradients' largest magnitude reduced and read back", p.Checks);
         Row("optimizer: `zero_grad` + Adam step", p.Optimizer);
-        Row("three `item()` reads of the losses", p.Reads);
+        Row("BCE and KL read back (`item()`)", p.Reads);
         Row("releasing the step's tensors (dispose scope)", p.Release);
         md.AppendLine(F($"| **sum** | **{p.Total:F3}** | |"));
         md.AppendLine();

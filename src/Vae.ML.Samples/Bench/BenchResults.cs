@@ -24,6 +24,11 @@ internal sealed record BenchSizes(bool Quick, int TrainRows, int BatchSize, int 
         new(false, 60_000, 128, threads, 5, [15_000, 30_000, 60_000], [64, 128, 256, 512], [1_000, 10_000, 100_000],
             [15_000, 30_000, 60_000, 120_000], 20_000, 200);
 
+    /// <summary>How the sizes compare to the full bench, for the reader of the results.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Description => Quick ? "QUICK mode: the numbers only prove that the bench runs"
+        : TrainRows >= 60_000 ? "full sizes" : $"reduced sizes: {TrainRows:N0} training rows instead of 60,000";
+
     /// <summary>A few hundred rows: proves every measure runs (CI), says nothing about speed.</summary>
     public static BenchSizes QuickRun(int threads) =>
         new(true, 384, 128, threads, 2, [128, 384], [64, 256], [100, 1_000], [256, 512], 200, 5);
@@ -70,7 +75,12 @@ internal sealed record StreamMeasure(int Rows, Spread InMemory, Spread Streamed,
 /// <param name="Rows">Rows it trained on.</param>
 /// <param name="PeakRssMegabytes">Its VmHWM in MB.</param>
 /// <param name="EpochSeconds">Its epoch time.</param>
-internal sealed record RssPoint(int Rows, double PeakRssMegabytes, double EpochSeconds);
+/// <param name="ManagedRetainedMegabytes">Managed heap still reachable after training (after a full collection): tells
+/// retained memory from garbage the GC had not yet returned. Null in reports written before it was measured.</param>
+/// <param name="ManagedCommittedMegabytes">Memory the GC had committed at its last collection before that one.</param>
+/// <param name="ManagedAllocatedMegabytes">Everything the process allocated on the managed heap in its life.</param>
+internal sealed record RssPoint(int Rows, double PeakRssMegabytes, double EpochSeconds, double? ManagedRetainedMegabytes = null,
+    double? ManagedCommittedMegabytes = null, double? ManagedAllocatedMegabytes = null);
 
 /// <summary>Peak memory of whole runs.</summary>
 /// <param name="ReportRunMegabytes">Peak RSS of a full <c>vae-ml report</c> child run, or null when skipped.</param>

@@ -13,16 +13,19 @@ namespace Vae.ML.Samples.Bench;
 /// <param name="Backward">Autograd backward pass.</param>
 /// <param name="BackwardGemms">The backward GEMMs alone (weight gradients of fc1 and fc4, input gradient of fc4).</param>
 /// <param name="Optimizer"><c>zero_grad</c> and the Adam step over all parameters.</param>
-/// <param name="Reads">The three loss scalars read back to .NET (<c>item</c>), as the library does each step.</param>
+/// <param name="Reads">The BCE and KL scalars read back to .NET (<c>item</c>) after the step.</param>
 /// <param name="Release">Disposing the step's tensors (the dispose scope).</param>
 /// <param name="FixedCostPerStep">A whole step at batch 1: what a step costs beyond the arithmetic, i.e. libtorch's
 /// dispatch and the .NET↔native calls.</param>
 /// <param name="Steps">Steps measured.</param>
+/// <param name="Checks">The library's divergence guard before the update: the loss read back (<c>item</c>) and checked,
+/// and every gradient's largest magnitude reduced to one scalar and read back. Zero in reports written before it was
+/// measured.</param>
 internal sealed record StepProfile(double Data, double Forward, double ForwardGemms, double Backward, double BackwardGemms,
-    double Optimizer, double Reads, double Release, double FixedCostPerStep, int Steps)
+    double Optimizer, double Reads, double Release, double FixedCostPerStep, int Steps, double Checks = 0)
 {
     /// <summary>Sum of the measured phases.</summary>
-    public double Total => Data + Forward + Backward + Optimizer + Reads + Release;
+    public double Total => Data + Forward + Backward + Checks + Optimizer + Reads + Release;
 }
 
 /// <summary>
@@ -154,7 +157,7 @@ internal static class TorchReference
     /// <summary>
     /// Times the phases of <paramref name="steps"/> training steps written like Vae.ML's loop (resident data,
     /// <c>index_select</c> batches of a permutation, forward with ε from a generator, BCE-with-logits + KL, backward,
-    /// Adam, three <c>item</c> reads, a dispose scope per step). On the CPU every libtorch call returns when its work
+    /// the finite loss and gradient check, Adam, the BCE and KL reads, a dispose scope per step). On the CPU every libtorch call returns when its work
     /// is done, so a clock read between calls is a synchronising measurement.
     /// </summary>
     public static StepProfile ProfileSteps(float[] images, int width, int hidden, int latent, int batch, int steps, int seed)
@@ -169,10 +172,11 @@ internal static class TorchReference
         var fc3 = nn.Linear(latent, hidden);
         var fc4 = nn.Linear(hidden, width);
         Linear[] layers = [fc1, fc21, fc22, fc3, fc4];
-        using var optimizer = optim.Adam(layers.SelectMany(l => l.parameters()), 1e-3);
+        var parameters = layers.SelectMany(l => l.parameters()).ToList();
+        using var optimizer = optim.Adam(parameters, 1e-3);
         long[] order = randperm(rows, generator: generator).data<long>().ToArray();
 
-        var phases = new List<double>[6];
+        var phases = new List<double>[7];
         for (int i = 0; i < phases.Length; i++)
         {
             phases[i] = [];
@@ -206,9 +210,17 @@ internal static class TorchReference
             long t2 = Stopwatch.GetTimestamp();
             loss.backward();
             long t3 = Stopwatch.GetTimestamp();
+            bool finite = float.IsFinite(loss.item<float>())
+                && float.IsFinite(stack(parameters.Select(p => linalg.vector_norm(p.grad!, double.PositiveInfinity)).ToList()).max().item<float>());
+            long t3b = Stopwatch.GetTimestamp();
+            if (!finite)
+            {
+                throw new InvalidOperationException("The profiled training step diverged; the profile would time a broken step.");
+            }
+
             optimizer.step();
             long t4 = Stopwatch.GetTimestamp();
-            _ = loss.item<float>() + bce.item<float>() + kl.item<float>();
+            _ = bce.item<float>() + kl.item<float>();
             long t5 = Stopwatch.GetTimestamp();
             scope.Dispose();
             long t6 = Stopwatch.GetTimestamp();
@@ -217,7 +229,8 @@ internal static class TorchReference
                 phases[0].Add(Ms(t0, t1));
                 phases[1].Add(Ms(t1b, t2));
                 phases[2].Add(Ms(t2, t3));
-                phases[3].Add(Ms(t3, t4) + Ms(t1, t1b));
+                phases[6].Add(Ms(t3, t3b));
+                phases[3].Add(Ms(t3b, t4) + Ms(t1, t1b));
                 phases[4].Add(Ms(t4, t5));
                 phases[5].Add(Ms(t5, t6));
             }
@@ -256,7 +269,7 @@ internal static class TorchReference
         double fixedCost = batch == 1 ? 0 : StepTotalMilliseconds(images, width, hidden, latent, seed, steps);
         double Median(int i) => Spread.Of(phases[i]).Median;
         return new StepProfile(Median(0), Median(1), forwardGemms, Median(2), backwardGemms, Median(3), Median(4), Median(5),
-            fixedCost, steps);
+            fixedCost, steps, Median(6));
     }
 
     private static double StepTotalMilliseconds(float[] images, int width, int hidden, int latent, int seed, int steps) =>

@@ -1,7 +1,5 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
@@ -34,34 +32,31 @@ internal sealed record VaeCheckpointRun(
 }
 
 /// <summary>
-/// Training checkpoints (docs/reliability.md, "Checkpoints and resume"): a safetensors file with the weights under
-/// PyTorch's state_dict names, Adam's moments as <c>optimizer.{name}.exp_avg</c> / <c>optimizer.{name}.exp_avg_sq</c>,
-/// the random generators' state as <c>generator.cpu</c> (and <c>generator.device</c> on CUDA; one byte per F32 element),
-/// and in <c>__metadata__</c>: format and version, the run's options, the epoch, Adam's step counts, the history and
-/// the SHA-256 of all tensor bytes. Reading validates everything and fails with an <see cref="InvalidDataException"/>
-/// that names the file.
+/// Training checkpoints (docs/reliability.md, "Checkpoints and resume"): Vae.ML's model file (<see cref="VaeModelFormat"/>:
+/// the weights under PyTorch's state_dict names, architecture, β, columns, history, SHA-256 sums) plus, as extra
+/// entries, Adam's state per parameter (<c>optimizer.{name}.exp_avg</c>, <c>.exp_avg_sq</c> F32 and <c>.step</c> I64),
+/// the random generators' state (<c>generator.cpu</c>, and <c>generator.device</c> on CUDA, U8 as
+/// <c>torch.get_rng_state()</c> returns it) and the metadata <c>checkpoint_version</c>, <c>training_options</c> and
+/// <c>epoch</c>. Reading goes through the format's one reader and then checks the extras; every problem is an
+/// <see cref="InvalidDataException"/> naming the file.
 /// </summary>
 internal static class VaeCheckpoint
 {
-    public const string Format = "vae.ml.checkpoint";
-
     public const int CurrentVersion = 1;
 
-    private const string OptimizerPrefix = "optimizer.";
+    private const string VersionKey = "checkpoint_version";
+    private const string OptionsKey = "training_options";
+    private const string EpochKey = "epoch";
     private const string CpuGenerator = "generator.cpu";
     private const string DeviceGenerator = "generator.device";
+    private static readonly string[] ExtraPrefixes = ["optimizer.", "generator."];
 
     /// <summary>libtorch's CPU generator state is 5,056 bytes; a CUDA one is 16. Anything far larger is not a state.</summary>
     private const int MaxGeneratorBytes = 1 << 20;
 
     private static readonly Regex FileNamePattern = new(@"^checkpoint-epoch-(\d{1,9})\.safetensors$", RegexOptions.CultureInvariant);
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        MaxDepth = 8,
-    };
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, MaxDepth = 4 };
 
     public static string FileName(int epoch) => string.Create(CultureInfo.InvariantCulture, $"checkpoint-epoch-{epoch:D4}.safetensors");
 
@@ -85,11 +80,11 @@ internal static class VaeCheckpoint
     /// Writes the checkpoint of <paramref name="state"/> atomically into <paramref name="directory"/>, then deletes older
     /// checkpoints beyond the newest <paramref name="keepLast"/> (null keeps all). Returns the file's path.
     /// </summary>
-    public static string Save(string directory, VaeCheckpointRun run, VaeTrainingState state, int? keepLast)
+    public static string Save(string directory, VaeCheckpointRun run, VaeTransformer.ColumnNames columns, VaeTrainingState state, int? keepLast)
     {
         Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, FileName(state.Epoch));
-        AtomicFile.Write(path, stream => Write(stream, run, state));
+        AtomicFile.Write(path, stream => Write(stream, run, columns, state));
         if (keepLast is int keep)
         {
             var all = List(directory);
@@ -102,41 +97,38 @@ internal static class VaeCheckpoint
         return path;
     }
 
-    public static void Write(Stream stream, VaeCheckpointRun run, VaeTrainingState state)
+    public static void Write(Stream stream, VaeCheckpointRun run, VaeTransformer.ColumnNames columns, VaeTrainingState state)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var tensors = new List<(string Name, long[] Shape, float[] Values)>(state.Parameters);
-        var steps = new Dictionary<string, long>(StringComparer.Ordinal);
+        var snapshot = new VaeSnapshot(columns, run.Architecture, run.Beta, state.History, state.Parameters);
+        var tensors = new List<Safetensors.RawTensor>();
         foreach (var adam in state.Optimizer)
         {
             var shape = state.Parameters.First(p => p.Name == adam.Name).Shape;
-            tensors.Add((OptimizerPrefix + adam.Name + ".exp_avg", shape, adam.ExpAvg));
-            tensors.Add((OptimizerPrefix + adam.Name + ".exp_avg_sq", shape, adam.ExpAvgSq));
-            steps.Add(adam.Name, adam.Step);
+            tensors.Add(Safetensors.RawTensor.Float32(OptimizerName(adam.Name, "exp_avg"), shape, adam.ExpAvg));
+            tensors.Add(Safetensors.RawTensor.Float32(OptimizerName(adam.Name, "exp_avg_sq"), shape, adam.ExpAvgSq));
+            var step = new byte[sizeof(long)];
+            BinaryPrimitives.WriteInt64LittleEndian(step, adam.Step);
+            tensors.Add(new Safetensors.RawTensor(OptimizerName(adam.Name, "step"), "I64", [], step));
         }
 
-        tensors.Add((CpuGenerator, [state.CpuGeneratorState.Length], BytesAsFloats(state.CpuGeneratorState)));
+        tensors.Add(new Safetensors.RawTensor(CpuGenerator, "U8", [state.CpuGeneratorState.Length], state.CpuGeneratorState));
         if (state.DeviceGeneratorState is { } device)
         {
-            tensors.Add((DeviceGenerator, [device.Length], BytesAsFloats(device)));
+            tensors.Add(new Safetensors.RawTensor(DeviceGenerator, "U8", [device.Length], device));
         }
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["format"] = Format,
-            ["format_version"] = CurrentVersion.ToString(CultureInfo.InvariantCulture),
-            ["library"] = $"Vae.ML {typeof(VaeCheckpoint).Assembly.GetName().Version?.ToString(3)}",
-            ["options"] = JsonSerializer.Serialize(run, Json),
-            ["epoch"] = state.Epoch.ToString(CultureInfo.InvariantCulture),
-            ["optimizer"] = JsonSerializer.Serialize(new OptimizerMetadata { Type = "Adam", Steps = steps }, Json),
-            ["history"] = JsonSerializer.Serialize(state.History, Json),
-            ["sha256"] = Convert.ToHexString(Hash(tensors.Select(t => t.Values))).ToLowerInvariant(),
+            [VersionKey] = CurrentVersion.ToString(CultureInfo.InvariantCulture),
+            [OptionsKey] = JsonSerializer.Serialize(run, Json),
+            [EpochKey] = state.Epoch.ToString(CultureInfo.InvariantCulture),
         };
-        Safetensors.Write(stream, tensors, metadata);
+        VaeModelFormat.Write(stream, snapshot, new VaeFileExtras(metadata, tensors));
     }
 
     /// <summary>Reads and fully validates a checkpoint file.</summary>
-    public static (VaeCheckpointRun Run, VaeTrainingState State) Read(string path)
+    public static (VaeCheckpointRun Run, VaeTransformer.ColumnNames Columns, VaeTrainingState State) Read(string path)
     {
         var source = $"Checkpoint '{Path.GetFullPath(path)}'";
         if (!File.Exists(path))
@@ -145,140 +137,108 @@ internal static class VaeCheckpoint
         }
 
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        return Read(stream, source);
+        return Read(stream, source, stream.Length);
     }
 
-    /// <summary>Reads and fully validates a checkpoint from a seekable stream; <paramref name="source"/> names it in errors.</summary>
-    public static (VaeCheckpointRun Run, VaeTrainingState State) Read(Stream stream, string source)
+    /// <summary>Reads and fully validates a checkpoint; <paramref name="source"/> names it in errors.</summary>
+    public static (VaeCheckpointRun Run, VaeTransformer.ColumnNames Columns, VaeTrainingState State) Read(Stream stream, string source, long? length)
     {
         InvalidDataException Bad(string why) => new($"{source} is not a valid Vae.ML checkpoint: {why}.");
 
-        var header = Safetensors.ReadHeader(stream, stream.Length, source);
-        var metadata = header.Metadata;
-        string Meta(string key) => metadata.TryGetValue(key, out var value) ? value : throw Bad($"its metadata lacks '{key}'");
-
-        if (Meta("format") != Format)
+        var file = VaeModelFormat.Read(stream, source, length, ExtraPrefixes);
+        var metadata = file.Metadata;
+        if (!metadata.TryGetValue(VersionKey, out var versionText))
         {
-            throw Bad($"its metadata says format '{metadata["format"]}', not '{Format}' (a model file cannot be resumed from)");
+            throw Bad($"it is a model file without training state ('{VersionKey}' is missing)");
         }
 
-        if (!int.TryParse(Meta("format_version"), NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < 1 || version > CurrentVersion)
+        if (!int.TryParse(versionText, NumberStyles.None, CultureInfo.InvariantCulture, out var version) || version < 1 || version > CurrentVersion)
         {
-            throw Bad($"it has format version '{metadata["format_version"]}'; this Vae.ML reads versions 1 to {CurrentVersion}");
+            throw Bad($"it has checkpoint version '{versionText}'; this Vae.ML reads versions 1 to {CurrentVersion}");
         }
 
-        var run = Deserialize<VaeCheckpointRun>(Meta("options"), "options", Bad);
-        if (run.HiddenSizes is null || VaeParameterLayout.Problem(run.Architecture) is string problem)
+        var snapshot = file.Snapshot;
+        var run = Deserialize<VaeCheckpointRun>(metadata.TryGetValue(OptionsKey, out var options) ? options : throw Bad($"'{OptionsKey}' is missing"), OptionsKey, Bad);
+        var architecture = snapshot.Architecture;
+        if (run.HiddenSizes is null || run.InputSize != architecture.InputSize || !run.HiddenSizes.SequenceEqual(architecture.HiddenSizes)
+            || run.LatentDimension != architecture.LatentDimension || run.Likelihood != architecture.Likelihood)
         {
-            throw Bad($"its options describe no network ({(run.HiddenSizes is null ? "no hidden sizes" : VaeParameterLayout.Problem(run.Architecture))})");
+            throw Bad($"its '{OptionsKey}' describe another network than its weights");
         }
 
         if (run.BatchSize < 1 || run.Epochs < 1 || run.TrainingRows < 1 || run.ValidationRows < 0
-            || !(run.LearningRate > 0) || double.IsInfinity(run.LearningRate) || !(run.Beta >= 0) || double.IsInfinity(run.Beta)
+            || !(run.LearningRate > 0) || double.IsInfinity(run.LearningRate) || !run.Beta.Equals(snapshot.Beta)
             || run.DeviceType is not ("cpu" or "cuda"))
         {
-            throw Bad("its options hold a value outside its domain");
+            throw Bad($"its '{OptionsKey}' hold a value outside its domain");
         }
 
-        if (!int.TryParse(Meta("epoch"), NumberStyles.None, CultureInfo.InvariantCulture, out var epoch) || epoch < 1 || epoch > run.Epochs)
+        if (!metadata.TryGetValue(EpochKey, out var epochText)
+            || !int.TryParse(epochText, NumberStyles.None, CultureInfo.InvariantCulture, out var epoch) || epoch < 1 || epoch > run.Epochs)
         {
-            throw Bad($"its epoch '{metadata["epoch"]}' is not between 1 and the run's {run.Epochs} epochs");
+            throw Bad($"its '{EpochKey}' is not between 1 and the run's {run.Epochs} epochs");
         }
 
-        var history = Deserialize<VaeEpochMetrics[]>(Meta("history"), "history", Bad);
-        if (history.Length != epoch || history.Select((m, i) => m is null || m.Epoch != i + 1).Any(wrong => wrong))
+        var history = snapshot.History;
+        if (history.Count != epoch || history.Select((m, i) => m.Epoch != i + 1).Any(wrong => wrong))
         {
             throw Bad($"its history does not list epochs 1 to {epoch}");
         }
 
-        var optimizer = Deserialize<OptimizerMetadata>(Meta("optimizer"), "optimizer", Bad);
-        if (optimizer.Type != "Adam" || optimizer.Steps is null)
+        // Exactly the expected extra tensors, with the expected dtypes and shapes.
+        var expected = new Dictionary<string, (string DType, long[]? Shape)>(StringComparer.Ordinal);
+        // The standardization (Gaussian models) is stored with the weights but not trained: no optimizer state.
+        var trained = snapshot.Parameters.Where(p => !GaussianDecoder.IsStandardization(p.Name)).ToList();
+        foreach (var (name, shape, _) in trained)
         {
-            throw Bad("its optimizer metadata does not describe Adam's step counts");
+            expected.Add(OptimizerName(name, "exp_avg"), ("F32", shape));
+            expected.Add(OptimizerName(name, "exp_avg_sq"), ("F32", shape));
+            expected.Add(OptimizerName(name, "step"), ("I64", []));
         }
 
-        // Exactly the expected tensors, with the expected shapes, all F32; nothing missing, nothing extra.
-        var layout = VaeParameterLayout.For(run.Architecture);
-        var expected = new Dictionary<string, long[]>(StringComparer.Ordinal);
-        foreach (var tensor in layout)
+        expected.Add(CpuGenerator, ("U8", null));
+        if (run.DeviceType != "cpu")
         {
-            expected.Add(tensor.Name, tensor.Shape);
-            if (GaussianDecoder.IsStandardization(tensor.Name))
-            {
-                continue;
-            }
-
-            expected.Add(OptimizerPrefix + tensor.Name + ".exp_avg", tensor.Shape);
-            expected.Add(OptimizerPrefix + tensor.Name + ".exp_avg_sq", tensor.Shape);
+            expected.Add(DeviceGenerator, ("U8", null));
         }
 
-        var entries = header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
-        var generators = new[] { CpuGenerator, DeviceGenerator }.Where(entries.ContainsKey).ToList();
-        var missing = expected.Keys.Where(name => !entries.ContainsKey(name)).ToList();
-        if (!entries.ContainsKey(CpuGenerator))
-        {
-            missing.Add(CpuGenerator);
-        }
-
-        if (run.DeviceType != "cpu" && !entries.ContainsKey(DeviceGenerator))
-        {
-            missing.Add(DeviceGenerator);
-        }
-
-        var extra = entries.Keys.Where(name => !expected.ContainsKey(name) && !generators.Contains(name)).ToList();
+        var tensors = file.Tensors;
+        var missing = expected.Keys.Where(name => !tensors.ContainsKey(name)).ToList();
+        var extra = tensors.Keys.Where(name => !expected.ContainsKey(name)).ToList();
         if (missing.Count > 0 || extra.Count > 0)
         {
-            throw Bad($"its tensors do not match its options: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", extra)}]");
+            throw Bad($"its training state does not match its network: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", extra)}]");
         }
 
-        foreach (var entry in header.Entries)
+        foreach (var (name, (dtype, shape)) in expected)
         {
-            if (entry.DType != "F32")
+            var tensor = tensors[name];
+            var shapeOk = shape is null
+                ? tensor.Shape.Length == 1 && tensor.Shape[0] is >= 1 and <= MaxGeneratorBytes
+                : tensor.Shape.SequenceEqual(shape);
+            if (tensor.DType != dtype || !shapeOk)
             {
-                throw Bad($"tensor '{entry.Name}' is {entry.DType}; checkpoints hold F32 only");
+                throw Bad($"tensor '{name}' is {tensor.DType} {TensorShape.Describe(tensor.Shape)}; expected {dtype} " +
+                    (shape is null ? "with one dimension of generator state" : TensorShape.Describe(shape)));
+            }
+        }
+
+        var optimizer = new List<AdamParameterState>();
+        foreach (var (name, _, _) in trained)
+        {
+            var step = BinaryPrimitives.ReadInt64LittleEndian(tensors[OptimizerName(name, "step")].Data);
+            if (step < 0)
+            {
+                throw Bad($"tensor '{OptimizerName(name, "step")}' holds the negative step {step}");
             }
 
-            var shape = expected.TryGetValue(entry.Name, out var s) ? s : null;
-            if (shape is null ? entry.Shape.Length != 1 || entry.Shape[0] < 1 || entry.Shape[0] > MaxGeneratorBytes : !shape.SequenceEqual(entry.Shape))
-            {
-                throw Bad($"tensor '{entry.Name}' has shape {TensorShape.Describe(entry.Shape)}, expected {(shape is null ? "one dimension of generator state" : TensorShape.Describe(shape))}");
-            }
+            optimizer.Add(new AdamParameterState(name, step, Floats(tensors[OptimizerName(name, "exp_avg")].Data),
+                Floats(tensors[OptimizerName(name, "exp_avg_sq")].Data)));
         }
 
-        var steps = new Dictionary<string, long>(StringComparer.Ordinal);
-        var trained = layout.Where(t => !GaussianDecoder.IsStandardization(t.Name)).ToList();
-        foreach (var tensor in trained)
-        {
-            if (!optimizer.Steps.TryGetValue(tensor.Name, out var step) || step < 0)
-            {
-                throw Bad($"its optimizer metadata has no valid step count for '{tensor.Name}'");
-            }
-
-            steps.Add(tensor.Name, step);
-        }
-
-        // Read in file order, so the hash sees the bytes as they lie on disk.
-        var values = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        foreach (var entry in header.Entries.OrderBy(e => e.Begin))
-        {
-            values.Add(entry.Name, Safetensors.ReadAsFloat32(stream, header, entry, source));
-        }
-
-        var hash = Hash(header.Entries.OrderBy(e => e.Begin).Select(e => values[e.Name]));
-        if (!CryptographicOperations.FixedTimeEquals(hash, ParseHex(Meta("sha256"), Bad)))
-        {
-            throw new InvalidDataException($"{source} is corrupt: the SHA-256 of its tensors does not match the one in its metadata.");
-        }
-
-        var state = new VaeTrainingState(
-            epoch,
-            history,
-            layout.Select(t => (t.Name, t.Shape, values[t.Name])).ToList(),
-            trained.Select(t => new AdamParameterState(t.Name, steps[t.Name],
-                values[OptimizerPrefix + t.Name + ".exp_avg"], values[OptimizerPrefix + t.Name + ".exp_avg_sq"])).ToList(),
-            FloatsAsBytes(values[CpuGenerator], CpuGenerator, Bad),
-            values.TryGetValue(DeviceGenerator, out var device) ? FloatsAsBytes(device, DeviceGenerator, Bad) : null);
-        return (run, state);
+        var state = new VaeTrainingState(epoch, history, snapshot.Parameters, optimizer, tensors[CpuGenerator].Data,
+            tensors.TryGetValue(DeviceGenerator, out var device) ? device.Data : null);
+        return (run, snapshot.Columns, state);
     }
 
     /// <summary>
@@ -385,70 +345,16 @@ internal static class VaeCheckpoint
         }
     }
 
-    /// <summary>SHA-256 of the arrays' little-endian bytes, in order: what the file's data section holds.</summary>
-    private static byte[] Hash(IEnumerable<float[]> arrays)
+    private static string OptimizerName(string parameter, string what) => $"optimizer.{parameter}.{what}";
+
+    private static float[] Floats(byte[] littleEndian)
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = BitConverter.IsLittleEndian ? null : new byte[4096 * sizeof(float)];
-        foreach (var values in arrays)
-        {
-            if (buffer is null)
-            {
-                hash.AppendData(MemoryMarshal.AsBytes(values.AsSpan()));
-                continue;
-            }
-
-            for (var i = 0; i < values.Length; i += 4096)
-            {
-                var n = Math.Min(4096, values.Length - i);
-                for (var j = 0; j < n; j++)
-                {
-                    BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(j * sizeof(float)), values[i + j]);
-                }
-
-                hash.AppendData(buffer, 0, n * sizeof(float));
-            }
-        }
-
-        return hash.GetHashAndReset();
-    }
-
-    private static byte[] ParseHex(string text, Func<string, InvalidDataException> bad)
-    {
-        try
-        {
-            var bytes = Convert.FromHexString(text);
-            return bytes.Length == SHA256.HashSizeInBytes ? bytes : throw bad("its 'sha256' metadata is not 32 bytes of hexadecimal");
-        }
-        catch (FormatException)
-        {
-            throw bad("its 'sha256' metadata is not hexadecimal");
-        }
-    }
-
-    private static float[] BytesAsFloats(byte[] bytes) => Array.ConvertAll(bytes, b => (float)b);
-
-    private static byte[] FloatsAsBytes(float[] values, string name, Func<string, InvalidDataException> bad)
-    {
-        var bytes = new byte[values.Length];
+        var values = new float[littleEndian.Length / sizeof(float)];
         for (var i = 0; i < values.Length; i++)
         {
-            var v = values[i];
-            if (!(v >= 0 && v <= 255) || v != MathF.Floor(v))
-            {
-                throw bad($"tensor '{name}' holds {v.ToString(CultureInfo.InvariantCulture)} at {i}; generator state is bytes 0..255");
-            }
-
-            bytes[i] = (byte)v;
+            values[i] = BinaryPrimitives.ReadSingleLittleEndian(littleEndian.AsSpan(i * sizeof(float)));
         }
 
-        return bytes;
-    }
-
-    private sealed class OptimizerMetadata
-    {
-        public string? Type { get; set; }
-
-        public Dictionary<string, long>? Steps { get; set; }
+        return values;
     }
 }

@@ -44,7 +44,7 @@ public class CheckpointTests
 
         var resumed = Configured(4);
         resumed.CheckpointDirectory = folder.Path;
-        resumed.ResumeFrom = folder.File("checkpoint-epoch-0002.safetensors");
+        resumed.ResumeFrom = streamed ? folder.Path : folder.File("checkpoint-epoch-0002.safetensors"); // a folder: its newest
         var reported = new List<int>();
         resumed.Progress = new Reporter<VaeEpochMetrics>(m => reported.Add(m.Epoch));
         using var continued = ml.Transforms.Vae(resumed).Fit(data);
@@ -87,6 +87,20 @@ public class CheckpointTests
         nothingLeft.History.Should().HaveCount(2);
         nothingLeft.History.Select(h => h with { TotalEpochs = 4, Seconds = 0 })
             .Should().Equal(fourEpochs.History.Take(2).Select(h => h with { Seconds = 0 }));
+    }
+
+    [Fact]
+    public void Resuming_from_a_folder_without_checkpoints_names_the_option()
+    {
+        var ml = new MLContext(seed: 0);
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.Path);
+        var options = Options(epochs: 2);
+        options.ResumeFrom = folder.Path;
+
+        var fit = () => ml.Transforms.Vae(options).Fit(TrainingRows(ml, rows: 32));
+
+        fit.Should().Throw<ArgumentException>().Where(e => e.ParamName == nameof(VaeOptions.ResumeFrom)).WithMessage("*folder without checkpoints*");
     }
 
     [Fact]
@@ -224,8 +238,9 @@ public class CheckpointTests
         options.ValidationData = TrainingRows(ml, rows: 32, seed: 5);
         using var vae = ml.Transforms.Vae(options).Fit(TrainingRows(ml, rows: 64));
 
-        var (run, state) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
+        var (run, columns, state) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
 
+        columns.Should().Be(VaeTransformer.ColumnNames.From(options));
         (run.InputSize, run.LatentDimension, run.BatchSize, run.Seed, run.Epochs, run.TrainingRows, run.ValidationRows, run.Streamed, run.DeviceType)
             .Should().Be((SyntheticData.Width, 2, 32, 7L, 2, 64L, 32L, false, "cpu"));
         run.HiddenSizes.Should().Equal(32);
@@ -250,15 +265,15 @@ public class CheckpointTests
         ml.Transforms.Vae(options).Fit(TrainingRows(ml, rows: 64)).Dispose();
         var path = folder.File("checkpoint-epoch-0001.safetensors");
         var before = File.ReadAllBytes(path);
-        var (run, newer) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
+        var (run, columns, newer) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
         var length = new MemoryStream();
-        VaeCheckpoint.Write(length, run, newer);
+        VaeCheckpoint.Write(length, run, columns, newer);
 
         // Fail the write of epoch 2's state over epoch 1's file at ~40 points spread over the file, the first and last bytes included.
         var points = Enumerable.Range(0, 40).Select(i => length.Length * i / 40).Append(length.Length - 1).Distinct();
         foreach (var failAt in points)
         {
-            var save = () => AtomicFile.Write(path, stream => VaeCheckpoint.Write(new FailingStream(stream, failAt), run, newer));
+            var save = () => AtomicFile.Write(path, stream => VaeCheckpoint.Write(new FailingStream(stream, failAt), run, columns, newer));
 
             save.Should().Throw<IOException>();
             File.ReadAllBytes(path).Should().Equal(before, $"a save failing at byte {failAt} must not touch the previous checkpoint");
@@ -279,10 +294,10 @@ public class CheckpointTests
         ml.Transforms.Vae(options).Fit(data).Dispose();
 
         // A checkpoint whose log-variance bias makes exp(½ log σ²) overflow float32 on the next forward pass.
-        var (run, state) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
+        var (run, columns, state) = VaeCheckpoint.Read(folder.File("checkpoint-epoch-0002.safetensors"));
         var poisoned = state.Parameters.Select(p => p.Name == "fc22.bias" ? (p.Name, p.Shape, p.Values.Select(_ => 400f).ToArray()) : p).ToList();
         using var bad = new TempFolder();
-        var path = VaeCheckpoint.Save(bad.Path, run, state with { Parameters = poisoned }, keepLast: null);
+        var path = VaeCheckpoint.Save(bad.Path, run, columns, state with { Parameters = poisoned }, keepLast: null);
         var before = File.ReadAllBytes(path);
 
         var resume = Options(epochs: 4);

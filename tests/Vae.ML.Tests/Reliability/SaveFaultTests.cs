@@ -82,7 +82,7 @@ public class SaveFaultTests
             save(first, firstChain);
         }
 
-        // Read again: an ML.NET zip stamps its entries with the save time, so this re-save can differ from the first.
+        // The re-save above wrote the first model again: zips carry a write time (2 s resolution), so compare with it.
         before = File.ReadAllBytes(path);
 
         total.Should().BeGreaterThan(before.Length / 2, "the counting stream saw the whole write");

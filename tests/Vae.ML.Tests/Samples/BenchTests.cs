@@ -2,29 +2,45 @@ using Vae.ML.Samples.Bench;
 
 namespace Vae.ML.Tests.Samples;
 
+/// <summary>One quick bench run (a few hundred synthetic rows, its child processes, PyTorch when available) shared by the tests.</summary>
+public sealed class BenchQuickRun : IDisposable
+{
+    public BenchQuickRun()
+    {
+        Cli.Result result = Cli.Run("bench", "--quick", "--synthetic", "--out", Folder);
+        (ExitCode, Output, Error) = (result.ExitCode, result.Output, result.Error);
+    }
+
+    public string Folder { get; } = Path.Combine(Path.GetTempPath(), $"vae-ml-bench-test-{Guid.NewGuid():N}");
+
+    public int ExitCode { get; }
+
+    public string Output { get; }
+
+    public string Error { get; }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(Folder))
+        {
+            Directory.Delete(Folder, recursive: true);
+        }
+    }
+}
+
 /// <summary>
 /// The bench's quick mode, run end to end in-process (its children too): proves that every measure runs and that its
 /// outputs are complete and sane. Nothing here asserts on a time: timing belongs to the bench itself.
 /// </summary>
-public sealed class BenchQuickModeTests : IDisposable
+public sealed class BenchQuickModeTests(BenchQuickRun run) : IClassFixture<BenchQuickRun>
 {
-    private readonly string _folder = Path.Combine(Path.GetTempPath(), $"vae-ml-bench-test-{Guid.NewGuid():N}");
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_folder))
-        {
-            Directory.Delete(_folder, recursive: true);
-        }
-    }
+    private readonly string _folder = run.Folder;
 
     [Fact]
     public void Quick_bench_measures_every_row_and_writes_json_markdown_and_plots()
     {
-        Cli.Result result = Cli.Run("bench", "--quick", "--synthetic", "--out", _folder);
-
-        result.ExitCode.Should().Be(0, result.Error);
-        result.Output.Should().Contain("| training epoch").And.Contain("PredictionEngine").And.Contain("Wrote");
+        run.ExitCode.Should().Be(0, run.Error);
+        run.Output.Should().Contain("| training epoch").And.Contain("PredictionEngine").And.Contain("Wrote");
         BenchReport report = BenchReport.Load(Path.Combine(_folder, BenchOutput.JsonFile));
         report.Sizes.Quick.Should().BeTrue();
 
@@ -55,12 +71,12 @@ public sealed class BenchQuickModeTests : IDisposable
         // Streamed training ran in this process and in one child per row count, each reporting its own peak.
         AllPositive(report.Stream.InMemory, report.Stream.Streamed);
         report.Stream.PeakRssByRows.Select(p => p.Rows).Should().Equal(report.Sizes.StreamRows);
-        report.Stream.PeakRssByRows.Should().OnlyContain(p => p.PeakRssMegabytes > 50 && p.EpochSeconds > 0);
-        report.Memory.ReportRunMegabytes.Should().BeNull("quick mode does not run a whole report");
-        report.Notes.Should().Contain(n => n.Contains("full report run was not measured"));
+        report.Stream.PeakRssByRows.Should().OnlyContain(p => p.PeakRssMegabytes > 50 && p.EpochSeconds > 0 && p.ManagedRetainedMegabytes > 0 && p.ManagedAllocatedMegabytes >= p.ManagedRetainedMegabytes);
+        report.Memory.ReportRunMegabytes.Should().BeNull("a report needs MNIST, and this run is synthetic");
+        report.Notes.Should().Contain(n => n.Contains("report run was not measured: the report needs MNIST"));
 
         StepProfile profile = report.Profile;
-        new[] { profile.Data, profile.Forward, profile.ForwardGemms, profile.Backward, profile.BackwardGemms, profile.Optimizer, profile.FixedCostPerStep }
+        new[] { profile.Data, profile.Forward, profile.ForwardGemms, profile.Backward, profile.BackwardGemms, profile.Checks, profile.Optimizer, profile.FixedCostPerStep }
             .Should().OnlyContain(ms => ms > 0 && double.IsFinite(ms));
 
         string markdown = File.ReadAllText(Path.Combine(_folder, BenchOutput.MarkdownFile));
@@ -70,6 +86,20 @@ public sealed class BenchQuickModeTests : IDisposable
             byte[] bytes = File.ReadAllBytes(Path.Combine(_folder, plot));
             bytes.Take(8).Should().Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, $"{plot} is a PNG");
         }
+    }
+
+    [Fact]
+    public void Render_rewrites_the_tables_and_plots_of_a_saved_run_without_measuring()
+    {
+        run.ExitCode.Should().Be(0, run.Error);
+        string rendered = Path.Combine(_folder, "rendered");
+
+        Cli.Result result = Cli.Run("bench", "--render", Path.Combine(_folder, BenchOutput.JsonFile), "--out", rendered);
+
+        result.ExitCode.Should().Be(0, result.Error);
+        File.ReadAllText(Path.Combine(rendered, BenchOutput.MarkdownFile)).Should().Be(File.ReadAllText(Path.Combine(_folder, BenchOutput.MarkdownFile)));
+        File.Exists(Path.Combine(rendered, BenchOutput.RowsPlot)).Should().BeTrue();
+        Cli.Run("bench", "--render", Path.Combine(_folder, "missing.json")).Error.Should().Contain("missing.json");
     }
 
     private static void AllPositive(params Spread[] spreads) =>
