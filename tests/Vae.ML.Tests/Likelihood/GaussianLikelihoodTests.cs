@@ -151,6 +151,21 @@ public class GaussianLikelihoodTests
     }
 
     [Fact]
+    public void Streamed_training_data_gets_the_same_standardization_as_data_in_memory()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = ManifoldData.Load(ml, ManifoldData.Rows(300, seed: 1));
+        using var inMemory = ml.Transforms.Vae(ManifoldData.Options(epochs: 2)).Fit(data);
+        var options = ManifoldData.Options(epochs: 2);
+        options.MaxInMemoryBytes = 0;
+        using var streamed = ml.Transforms.Vae(options).Fit(data);
+
+        streamed.Standardization!.Value.Mean.Should().Equal(inMemory.Standardization!.Value.Mean);
+        streamed.Standardization!.Value.Std.Should().Equal(inMemory.Standardization!.Value.Std);
+        streamed.History.Should().OnlyContain(h => double.IsFinite(h.TrainLoss));
+    }
+
+    [Fact]
     public void Without_standardization_the_model_sees_the_values_as_given()
     {
         var ml = new MLContext(seed: 0);
