@@ -3,6 +3,7 @@
 # run (tens of minutes per folder on 2 cores): run it before a release and record the score in docs/testing.md.
 #
 #   tools/mutation.sh [Torch|Data|Persistence|root ...]      (default: all four)
+#   MUTATION_TESTS='FullyQualifiedName~Expectations' MUTATION_EXCLUDE='**/Torch/VaeModel.cs' tools/mutation.sh Torch
 #
 # Stryker builds and overwrites assemblies in place, so it runs on a copy of the working tree (tracked and untracked,
 # not ignored files) under $MUTATION_WORK (default /tmp/vae-ml-mutation); only the reports come back, into
@@ -36,10 +37,14 @@ for folder in "${folders[@]}"; do
         Torch|Data|Persistence) pattern="**/Vae.ML/$folder/*.cs" ;;
         *) echo "unknown folder '$folder' (expected Torch, Data, Persistence or root)" >&2; exit 2 ;;
     esac
+    # MUTATION_EXCLUDE narrows a run, e.g. '**/Torch/VaeModel.cs' (space-separated globs).
+    mutate=(--mutate "$pattern")
+    read -r -a excludes <<<"${MUTATION_EXCLUDE:-}"
+    for excluded in "${excludes[@]}"; do mutate+=(--mutate "!$excluded"); done
     out="$repo/artifacts/mutation/$folder"
     rm -rf "$out" && mkdir -p "$out"
     echo "== mutating $pattern (report: $out)"
     (cd tests/Vae.ML.Tests && dotnet dotnet-stryker --project Vae.ML.csproj --configuration Release --target-framework net10.0 \
-        --mutate "$pattern" --concurrency "$concurrency" --test-case-filter "$filter" --reporter json --reporter html --reporter progress \
+        "${mutate[@]}" --concurrency "$concurrency" --test-case-filter "$filter" --reporter json --reporter html --reporter progress \
         --reporter cleartext --output "$out" --skip-version-check) 2>&1 | tee "$out/stryker.log"
 done
