@@ -36,8 +36,27 @@ public sealed class VaeOptions
     /// <summary>Size of the latent space. Default 2 (as the report, so it can be plotted).</summary>
     public int LatentDimension { get; set; } = 2;
 
-    /// <summary>Hidden layer widths of the encoder; the decoder mirrors them. Default [400].</summary>
+    /// <summary>
+    /// The kind of network: <see cref="VaeArchitecture.Mlp"/> (fully connected, the report's) or
+    /// <see cref="VaeArchitecture.Convolutional"/> (strided convolutions and transposed convolutions over images of
+    /// <see cref="ImageShape"/>). Default <see cref="VaeArchitecture.Mlp"/>.
+    /// </summary>
+    public VaeArchitecture Architecture { get; set; } = VaeArchitecture.Mlp;
+
+    /// <summary>
+    /// Hidden layer widths of the encoder; the decoder mirrors them. For <see cref="VaeArchitecture.Convolutional"/> these
+    /// are the dense layers between the flattened feature maps and the latent space (the Keras example uses [16]).
+    /// Default [400].
+    /// </summary>
     public int[] HiddenSizes { get; set; } = [400];
+
+    /// <summary>
+    /// Channels × height × width of the image in each row, e.g. [1, 28, 28] for MNIST; the feature column stays a flat
+    /// vector of that many values (row-major, channel first, as PyTorch's C×H×W tensors). Required for
+    /// <see cref="VaeArchitecture.Convolutional"/>, whose height and width must be divisible by 4; optional for
+    /// <see cref="VaeArchitecture.Mlp"/>, where it is only checked and recorded with the model. Default null.
+    /// </summary>
+    public int[]? ImageShape { get; set; }
 
     /// <summary>Passes over the training data. Default 20.</summary>
     public int Epochs { get; set; } = 20;
@@ -124,6 +143,7 @@ public sealed class VaeOptions
     {
         var copy = (VaeOptions)MemberwiseClone();
         copy.HiddenSizes = (int[])HiddenSizes.Clone();
+        copy.ImageShape = (int[]?)ImageShape?.Clone();
         return copy;
     }
 }

@@ -11,7 +11,8 @@ using Vae.ML.Torch;
 namespace Vae.ML;
 
 /// <summary>
-/// Estimator that trains a variational autoencoder (the original report's MLP VAE, summed BCE + β·KL, Adam) on a
+/// Estimator that trains a variational autoencoder (the original report's MLP VAE, or a convolutional one: see
+/// <see cref="VaeOptions.Architecture"/>; summed BCE + β·KL, Adam) on a
 /// float-vector column and returns a <see cref="VaeTransformer"/>. Create it with
 /// <see cref="VaeCatalog.Vae(TransformsCatalog, VaeOptions)"/>.
 /// </summary>
@@ -47,6 +48,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         ArgumentNullException.ThrowIfNull(input);
         var options = _options;
         var inputSize = FeatureColumn.GetVectorSize(input.Schema, options.FeatureColumnName, nameof(VaeOptions.FeatureColumnName));
+        var architecture = VaeNetworkSpec.FromOptions(options, inputSize);
         if (options.ValidationData is not null)
         {
             var validationSize = FeatureColumn.GetVectorSize(options.ValidationData.Schema, options.FeatureColumnName, nameof(VaeOptions.ValidationData));
@@ -106,7 +108,6 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             : FeatureColumn.ReadAll(options.ValidationData, options.FeatureColumnName, inputSize,
                 FeatureColumn.CountRows(options.ValidationData, ThrowIfCancelled, "Validation data"), "Validation data", ThrowIfCancelled, likelihood);
 
-        var architecture = new VaeArchitecture(inputSize, options.HiddenSizes, options.LatentDimension, likelihood);
         var model = VaeModel.Create(architecture, seed, options.Device);
         try
         {
@@ -117,7 +118,8 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
 
             var run = new VaeCheckpointRun(inputSize, options.HiddenSizes, options.LatentDimension, options.BatchSize,
                 options.LearningRate, options.Beta, seed, options.Epochs, model.Device.type == TorchSharp.DeviceType.CPU ? "cpu" : "cuda",
-                rows, streamed, validation?.Rows ?? 0, likelihood, standardize);
+                rows, streamed, validation?.Rows ?? 0, architecture.Kind, architecture.ImageShape,
+                likelihood, standardize);
             if (resume.Run is not null)
             {
                 VaeCheckpoint.CheckResumable(resume.Run, resume.State!.Epoch, run, resumePath!);
@@ -126,7 +128,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             var checkpointing = PrepareCheckpoints(options, run, resume.Run is not null);
             var resuming = resume.State is null ? "" : $", resuming after epoch {resume.State.Epoch} from '{resumePath}'";
             Log(string.Create(CultureInfo.InvariantCulture,
-                $"Training VAE {inputSize}-{string.Join("-", options.HiddenSizes)}-{options.LatentDimension} on {rows} rows " +
+                $"Training VAE {architecture.Describe()} on {rows} rows " +
                 $"({(streamed ? "streamed" : "in memory")}), device {model.Device}, {options.Epochs} epochs, batch {options.BatchSize}, " +
                 $"lr {options.LearningRate}, beta {options.Beta}, seed {seed}{resuming}."));
             var settings = new VaeTrainingSettings(options.Epochs, options.BatchSize, options.LearningRate, options.Beta, seed);
@@ -269,13 +271,9 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             }
         }
 
-        Positive(o.LatentDimension, nameof(VaeOptions.LatentDimension));
+        VaeNetworkSpec.CheckOptions(o);
         Positive(o.Epochs, nameof(VaeOptions.Epochs));
         Positive(o.BatchSize, nameof(VaeOptions.BatchSize));
-        if (o.HiddenSizes is null || o.HiddenSizes.Length == 0 || o.HiddenSizes.Any(h => h < 1))
-        {
-            throw new ArgumentOutOfRangeException(nameof(VaeOptions.HiddenSizes), $"{nameof(VaeOptions.HiddenSizes)} must hold at least one layer width, each at least 1.");
-        }
 
         if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate))
         {

@@ -47,6 +47,12 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     /// </summary>
     internal (float[] Mean, float[] Std)? Standardization => _model.Standardization is { } s ? ((float[])s.Mean.Clone(), (float[])s.Std.Clone()) : null;
 
+    /// <summary>The kind of network (<see cref="VaeOptions.Architecture"/>).</summary>
+    public VaeArchitecture Architecture => _model.Architecture.Kind;
+
+    /// <summary>Channels × height × width of each row's image (<see cref="VaeOptions.ImageShape"/>), or null when none was given.</summary>
+    public IReadOnlyList<int>? ImageShape => _model.Architecture.ImageShape;
+
     /// <summary>Weight of the KL term in the loss and in the Score column.</summary>
     public double Beta { get; }
 

@@ -19,6 +19,7 @@ internal sealed record RunSettings
     public int? TrainLimit { get; init; }
     public int? TestLimit { get; init; }
     public string? ModelPath { get; init; }
+    public VaeArchitecture Architecture { get; init; } = VaeArchitecture.Mlp;
 }
 
 /// <summary>
@@ -48,6 +49,12 @@ internal sealed class SampleOptions
     {
         Description = "Training epochs.",
         DefaultValueFactory = _ => 20,
+    };
+
+    public Option<VaeArchitecture> Architecture { get; } = new("--architecture")
+    {
+        Description = "Network: Mlp (the report's 784-400-2) or Convolutional (strided convolutions over the 1x28x28 images, Keras VAE example).",
+        DefaultValueFactory = _ => VaeArchitecture.Mlp,
     };
 
     public Option<int> Latent { get; } = new("--latent")
@@ -150,7 +157,7 @@ internal sealed class SampleOptions
     }
 
     /// <summary>Options every training-capable command takes.</summary>
-    public IEnumerable<Option> Training => [Data, Out, Epochs, Latent, BatchSize, LearningRate, Beta, Seed, Device, Dataset, TrainLimit, TestLimit];
+    public IEnumerable<Option> Training => [Data, Out, Epochs, Architecture, Latent, BatchSize, LearningRate, Beta, Seed, Device, Dataset, TrainLimit, TestLimit];
 
     /// <summary>Reads the options of <paramref name="parseResult"/> into settings.</summary>
     public RunSettings Bind(ParseResult parseResult) => new()
@@ -168,6 +175,7 @@ internal sealed class SampleOptions
         TrainLimit = parseResult.GetValue(TrainLimit),
         TestLimit = parseResult.GetValue(TestLimit),
         ModelPath = parseResult.GetResult(Model) is null ? null : parseResult.GetValue(Model),
+        Architecture = parseResult.GetValue(Architecture),
     };
 
     /// <summary>

@@ -75,7 +75,7 @@ internal sealed class SampleRun
         MnistImages train = TrainImages;
         MnistImages test = TestImages;
         context.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Training VAE 784-400-{Settings.LatentDimension} on {train.Labels.Length:N0} images (test: {test.Labels.Length:N0}), " +
+            $"Training {(Settings.Architecture == VaeArchitecture.Convolutional ? "convolutional VAE 1x28x28-400" : "VAE 784-400")}-{Settings.LatentDimension} on {train.Labels.Length:N0} images (test: {test.Labels.Length:N0}), " +
             $"{Settings.Epochs} epochs, batch {Settings.BatchSize}, lr {Settings.LearningRate:G}, beta {Settings.Beta:G}, seed {Settings.Seed}, device {Settings.Device}."));
 
         var epochs = new List<EpochRecord>();
@@ -86,6 +86,8 @@ internal sealed class SampleRun
             var options = new VaeOptions
             {
                 LatentDimension = Settings.LatentDimension,
+                Architecture = Settings.Architecture,
+                ImageShape = Settings.Architecture == VaeArchitecture.Convolutional ? [1, train.Rows, train.Columns] : null,
                 Epochs = Settings.Epochs,
                 BatchSize = Settings.BatchSize,
                 LearningRate = Settings.LearningRate,

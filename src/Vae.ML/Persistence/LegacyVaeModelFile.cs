@@ -56,7 +56,7 @@ internal static class LegacyVaeModelFile
 
         var json = reader.ReadBytes((int)length, "the JSON header");
         var (columns, architecture, beta, history, tensors) = ParseHeader(json, source);
-        var expected = VaeParameterLayout.For(architecture);
+        var expected = architecture.Layout;
         CheckTensorList(tensors, expected, source);
 
         var parameters = new List<(string, long[], float[])>(expected.Count);
@@ -76,7 +76,7 @@ internal static class LegacyVaeModelFile
         return new VaeSnapshot(columns, architecture, beta, history, parameters);
     }
 
-    private static (VaeTransformer.ColumnNames Columns, VaeArchitecture Architecture, double Beta, VaeEpochMetrics[] History, TensorShape[] Tensors)
+    private static (VaeTransformer.ColumnNames Columns, VaeNetworkSpec Architecture, double Beta, VaeEpochMetrics[] History, TensorShape[] Tensors)
         ParseHeader(byte[] json, string source)
     {
         FileHeader? header;
@@ -95,8 +95,8 @@ internal static class LegacyVaeModelFile
             throw new InvalidDataException($"{source} is corrupt: its JSON header lacks required entries.");
         }
 
-        var architecture = new VaeArchitecture(header.InputSize, hiddenSizes, header.LatentDimension);
-        if (VaeParameterLayout.Problem(architecture) is string problem)
+        var architecture = VaeNetworkSpec.Mlp(header.InputSize, hiddenSizes, header.LatentDimension);
+        if (architecture.Problem() is string problem)
         {
             throw new InvalidDataException($"{source} is corrupt: {problem}.");
         }

@@ -24,11 +24,14 @@ internal sealed record VaeCheckpointRun(
     long TrainingRows,
     bool Streamed,
     long ValidationRows,
+    [property: JsonConverter(typeof(JsonStringEnumConverter<VaeArchitecture>))] VaeArchitecture Architecture = VaeArchitecture.Mlp,
+    int[]? ImageShape = null,
     VaeLikelihood Likelihood = VaeLikelihood.Bernoulli,
     bool StandardizeFeatures = false)
 {
+    /// <summary>The network; options written before <see cref="VaeOptions.Architecture"/> existed describe MLPs without an image shape.</summary>
     [JsonIgnore]
-    public VaeArchitecture Architecture => new(InputSize, HiddenSizes, LatentDimension, Likelihood);
+    public VaeNetworkSpec Network => new(Architecture, InputSize, HiddenSizes, LatentDimension, ImageShape, Likelihood);
 }
 
 /// <summary>
@@ -100,7 +103,7 @@ internal static class VaeCheckpoint
     public static void Write(Stream stream, VaeCheckpointRun run, VaeTransformer.ColumnNames columns, VaeTrainingState state)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var snapshot = new VaeSnapshot(columns, run.Architecture, run.Beta, state.History, state.Parameters);
+        var snapshot = new VaeSnapshot(columns, run.Network, run.Beta, state.History, state.Parameters);
         var tensors = new List<Safetensors.RawTensor>();
         foreach (var adam in state.Optimizer)
         {
@@ -160,8 +163,7 @@ internal static class VaeCheckpoint
         var snapshot = file.Snapshot;
         var run = Deserialize<VaeCheckpointRun>(metadata.TryGetValue(OptionsKey, out var options) ? options : throw Bad($"'{OptionsKey}' is missing"), OptionsKey, Bad);
         var architecture = snapshot.Architecture;
-        if (run.HiddenSizes is null || run.InputSize != architecture.InputSize || !run.HiddenSizes.SequenceEqual(architecture.HiddenSizes)
-            || run.LatentDimension != architecture.LatentDimension || run.Likelihood != architecture.Likelihood)
+        if (run.HiddenSizes is null || !run.Network.Equals(architecture))
         {
             throw Bad($"its '{OptionsKey}' describe another network than its weights");
         }
@@ -252,12 +254,9 @@ internal static class VaeCheckpoint
                 "options and data as the checkpointed run (only Epochs may grow), or start a new run without ResumeFrom.",
                 option);
 
-        string Sizes(int inputSize, int[] hidden, int latent) => $"{inputSize}-{string.Join("-", hidden)}-{latent}";
-
-        if (saved.InputSize != current.InputSize || !saved.HiddenSizes.SequenceEqual(current.HiddenSizes) || saved.LatentDimension != current.LatentDimension)
+        if (!saved.Network.Equals(current.Network))
         {
-            Differs("the architecture (input-hidden-latent)", Sizes(saved.InputSize, saved.HiddenSizes, saved.LatentDimension),
-                Sizes(current.InputSize, current.HiddenSizes, current.LatentDimension));
+            Differs("the architecture (input-hidden-latent)", saved.Network.Describe(), current.Network.Describe());
         }
 
         if (saved.Likelihood != current.Likelihood)

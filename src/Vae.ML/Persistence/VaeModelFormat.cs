@@ -19,13 +19,17 @@ namespace Vae.ML.Persistence;
 internal static class VaeModelFormat
 {
     /// <summary>
-    /// Version 1 was the binary ".vae" file (<see cref="LegacyVaeModelFile"/>); 2 is this safetensors layout; 3 adds the
-    /// <c>likelihood</c> entry (and, for the Gaussian one, the decoder_log_var and standardization tensors). Version-2
-    /// files are read as Bernoulli models.
+    /// Version 1 was the binary ".vae" file (<see cref="LegacyVaeModelFile"/>); 2 is this safetensors layout for MLPs;
+    /// 3 adds <see cref="Keys.Architecture"/> (required) and <see cref="Keys.ImageShape"/> (when set); 4 adds
+    /// <see cref="Keys.Likelihood"/> (required; and, for the Gaussian one, the decoder_log_var and standardization
+    /// tensors). Versions 2 and 3 are read as Bernoulli models.
     /// </summary>
-    public const int CurrentVersion = 3;
+    public const int CurrentVersion = 4;
 
-    /// <summary>The oldest safetensors version this code reads.</summary>
+    /// <summary>The first version that records the likelihood.</summary>
+    private const int FirstLikelihoodVersion = 4;
+
+    /// <summary>The first safetensors version; its files are MLPs without an image shape.</summary>
     private const int FirstSafetensorsVersion = 2;
 
     /// <summary>The metadata keys this format owns; a caller's extra metadata must use other names.</summary>
@@ -34,6 +38,8 @@ internal static class VaeModelFormat
         public const string Format = "format";
         public const string FormatVersion = "vae_ml_format_version";
         public const string Library = "library";
+        public const string Architecture = "architecture";
+        public const string ImageShape = "image_shape";
         public const string InputSize = "input_size";
         public const string HiddenSizes = "hidden_sizes";
         public const string LatentDimension = "latent_dimension";
@@ -50,7 +56,7 @@ internal static class VaeModelFormat
 
         public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
         {
-            Format, FormatVersion, Library, InputSize, HiddenSizes, LatentDimension, Beta, Likelihood, FeatureColumn, LatentColumn,
+            Format, FormatVersion, Library, Architecture, ImageShape, InputSize, HiddenSizes, LatentDimension, Beta, Likelihood, FeatureColumn, LatentColumn,
             LatentLogVarianceColumn, ReconstructionColumn, ScoreColumn, History, TensorsSha256, HeaderSha256,
         };
     }
@@ -72,7 +78,7 @@ internal static class VaeModelFormat
     public static void Write(Stream stream, VaeSnapshot snapshot, VaeFileExtras? extras = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        var layout = VaeParameterLayout.For(snapshot.Architecture);
+        var layout = snapshot.Architecture.Layout;
         if (layout.Count != snapshot.Parameters.Count
             || layout.Zip(snapshot.Parameters).Any(p => p.First.Name != p.Second.Name || !p.First.Shape.SequenceEqual(p.Second.Shape)
                 || p.Second.Values.Length != p.First.ElementCount))
@@ -87,8 +93,9 @@ internal static class VaeModelFormat
             [Keys.Format] = "pt",
             [Keys.FormatVersion] = CurrentVersion.ToString(CultureInfo.InvariantCulture),
             [Keys.Library] = LibraryDescription,
+            [Keys.Architecture] = ArchitectureNames[snapshot.Architecture.Kind],
             [Keys.InputSize] = snapshot.Architecture.InputSize.ToString(CultureInfo.InvariantCulture),
-            [Keys.HiddenSizes] = string.Join(",", snapshot.Architecture.HiddenSizes.Select(h => h.ToString(CultureInfo.InvariantCulture))),
+            [Keys.HiddenSizes] = VaeNetworkSpec.FormatSizes(snapshot.Architecture.HiddenSizes),
             [Keys.LatentDimension] = snapshot.Architecture.LatentDimension.ToString(CultureInfo.InvariantCulture),
             [Keys.Beta] = snapshot.Beta.ToString("R", CultureInfo.InvariantCulture),
             [Keys.Likelihood] = LikelihoodName(snapshot.Architecture.Likelihood),
@@ -99,6 +106,11 @@ internal static class VaeModelFormat
             [Keys.ScoreColumn] = snapshot.Columns.Score,
             [Keys.History] = JsonSerializer.Serialize(snapshot.History, Json),
         };
+        if (snapshot.Architecture.ImageShape is { } imageShape)
+        {
+            metadata[Keys.ImageShape] = VaeNetworkSpec.FormatSizes(imageShape);
+        }
+
         if (extras is not null)
         {
             foreach (var (key, value) in extras.Metadata)
@@ -154,8 +166,8 @@ internal static class VaeModelFormat
         var contents = Safetensors.ReadAfterLength(stream, BinaryPrimitives.ReadUInt64LittleEndian(start), length, source, header =>
         {
             version = CheckVersionAndHeader(header, source);
-            skeleton = ParseMetadata(header.Metadata, source, version);
-            var expected = VaeParameterLayout.For(skeleton.Architecture);
+            skeleton = ParseMetadata(header.Metadata, version, source);
+            var expected = skeleton.Architecture.Layout;
             var entries = header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
             var extras = entries.Keys.Except(expected.Select(t => t.Name)).ToList();
             var missing = expected.Where(t => !entries.ContainsKey(t.Name)).Select(t => t.Name).ToList();
@@ -169,7 +181,7 @@ internal static class VaeModelFormat
             if (missing.Count > 0)
             {
                 throw new InvalidDataException(
-                    $"{source} is corrupt: its tensors do not match its architecture {Describe(skeleton.Architecture)}: " +
+                    $"{source} is corrupt: its tensors do not match its architecture {skeleton.Architecture.Describe()}: " +
                     $"missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", refused)}].");
             }
 
@@ -204,7 +216,7 @@ internal static class VaeModelFormat
     public static VaeSnapshot Import(Stream stream, string source, long? length, VaeOptions options)
     {
         var columns = VaeTransformer.ColumnNames.From(options);
-        VaeArchitecture? architecture = null;
+        VaeNetworkSpec? architecture = null;
         var contents = Safetensors.Read(stream, length, source, header =>
         {
             if (header.Metadata.TryGetValue(Keys.HeaderSha256, out var stored) && stored != HeaderSha256(header))
@@ -214,8 +226,8 @@ internal static class VaeModelFormat
 
             var entries = header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
             architecture = ImportedArchitecture(entries, options, source);
-            var expected = VaeParameterLayout.For(architecture);
-            var description = $"the VAE {Describe(architecture)} of the options";
+            var expected = architecture.Layout;
+            var description = $"the VAE {architecture.Describe()} of the options";
             var missing = expected.Select(t => t.Name).Where(n => !entries.ContainsKey(n)).ToList();
             var unexpected = entries.Keys.Except(expected.Select(t => t.Name)).ToList();
             if (missing.Count > 0 || unexpected.Count > 0)
@@ -241,7 +253,7 @@ internal static class VaeModelFormat
         });
         CheckTensorsSha256(contents, source, required: false);
         var byName = contents.Header.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
-        var parameters = VaeParameterLayout.For(architecture!)
+        var parameters = architecture!.Layout
             .Select(t => (t.Name, t.Shape, Safetensors.ToFloat32(byName[t.Name], contents.Data[t.Name])))
             .ToList();
         return new VaeSnapshot(columns, architecture!, options.Beta, [], parameters);
@@ -312,8 +324,6 @@ internal static class VaeModelFormat
         _ => null,
     };
 
-    private static string Describe(VaeArchitecture a) => $"{a.InputSize}-{string.Join("-", a.HiddenSizes)}-{a.LatentDimension}";
-
     /// <summary>The version check comes first (a newer file deserves "upgrade", not "corrupt"), then the header checksum.</summary>
     private static int CheckVersionAndHeader(Safetensors.Header header, string source)
     {
@@ -361,7 +371,7 @@ internal static class VaeModelFormat
     }
 
     /// <summary>Column names, architecture, β and history from checked metadata; the parameters are empty placeholders of the layout.</summary>
-    private static VaeSnapshot ParseMetadata(IReadOnlyDictionary<string, string> metadata, string source, int version)
+    private static VaeSnapshot ParseMetadata(IReadOnlyDictionary<string, string> metadata, int version, string source)
     {
         InvalidDataException Bad(string why) => new($"{source} is corrupt: {why}.");
         string Get(string key) => metadata.TryGetValue(key, out var value) ? value : throw Bad($"its metadata lacks '{key}'");
@@ -369,15 +379,24 @@ internal static class VaeModelFormat
             ? value
             : throw Bad($"'{key}' is '{text}', not a whole number");
 
-        // Version 2 predates the Gaussian likelihood: its models are all Bernoulli.
-        var likelihoodText = version == FirstSafetensorsVersion ? LikelihoodName(VaeLikelihood.Bernoulli) : Get(Keys.Likelihood);
+        // Versions before 4 predate the Gaussian likelihood: their models are all Bernoulli.
+        var likelihoodText = version < FirstLikelihoodVersion ? LikelihoodName(VaeLikelihood.Bernoulli) : Get(Keys.Likelihood);
         var likelihood = ParseLikelihood(likelihoodText) ?? throw Bad($"'{Keys.Likelihood}' is '{likelihoodText}', not \"bernoulli\" or \"gaussian\"");
-        var architecture = new VaeArchitecture(
+
+        // Version 2 predates the architecture entries: its files are MLPs.
+        var kind = version == FirstSafetensorsVersion ? VaeArchitecture.Mlp : ParseArchitecture(Get(Keys.Architecture)) ?? throw Bad(
+            $"'{Keys.Architecture}' is '{metadata[Keys.Architecture]}', not one of {string.Join(", ", ArchitectureNames.Values)}");
+        int[]? imageShape = version > FirstSafetensorsVersion && metadata.TryGetValue(Keys.ImageShape, out var shapeText)
+            ? shapeText.Split(',').Select(s => Int(Keys.ImageShape, s)).ToArray()
+            : null;
+        var architecture = new VaeNetworkSpec(
+            kind,
             Int(Keys.InputSize, Get(Keys.InputSize)),
             Get(Keys.HiddenSizes).Split(',').Select(h => Int(Keys.HiddenSizes, h)).ToArray(),
             Int(Keys.LatentDimension, Get(Keys.LatentDimension)),
+            imageShape,
             likelihood);
-        if (VaeParameterLayout.Problem(architecture) is string problem)
+        if (architecture.Problem() is string problem)
         {
             throw Bad(problem);
         }
@@ -414,12 +433,38 @@ internal static class VaeModelFormat
             throw Bad("its training history is not a list of epochs");
         }
 
-        var placeholders = VaeParameterLayout.For(architecture).Select(t => (t.Name, t.Shape, Array.Empty<float>())).ToList();
+        var placeholders = architecture.Layout.Select(t => (t.Name, t.Shape, Array.Empty<float>())).ToList();
         return new VaeSnapshot(columns, architecture, beta, history, placeholders);
     }
 
-    private static VaeArchitecture ImportedArchitecture(Dictionary<string, Safetensors.Entry> entries, VaeOptions options, string source)
+    /// <summary>How <see cref="Keys.Architecture"/> spells each kind.</summary>
+    private static readonly IReadOnlyDictionary<VaeArchitecture, string> ArchitectureNames = new Dictionary<VaeArchitecture, string>
     {
+        [VaeArchitecture.Mlp] = "mlp",
+        [VaeArchitecture.Convolutional] = "convolutional",
+    };
+
+    private static VaeArchitecture? ParseArchitecture(string text)
+        => ArchitectureNames.Where(n => n.Value == text).Select(n => (VaeArchitecture?)n.Key).FirstOrDefault();
+
+    /// <summary>
+    /// The options' architecture; the input size is the image shape's product when there is one, else (an MLP)
+    /// fc1.weight's width.
+    /// </summary>
+    private static VaeNetworkSpec ImportedArchitecture(Dictionary<string, Safetensors.Entry> entries, VaeOptions options, string source)
+    {
+        if (options.ImageShape is { } imageShape)
+        {
+            var fromShape = new VaeNetworkSpec(options.Architecture, (int)Math.Clamp(imageShape.Aggregate(1L, (a, b) => a * b), 0, int.MaxValue),
+                options.HiddenSizes.ToArray(), options.LatentDimension, imageShape.ToArray());
+            if (fromShape.Problem() is string shapeProblem)
+            {
+                throw new InvalidDataException($"{source}: the weights cannot form a VAE with the given options: {shapeProblem}.");
+            }
+
+            return fromShape;
+        }
+
         if (!entries.TryGetValue("fc1.weight", out var first) || first.Shape.Length != 2 || first.Shape[1] < 1 || first.Shape[1] > int.MaxValue)
         {
             throw new InvalidDataException(
@@ -427,8 +472,8 @@ internal static class VaeModelFormat
                 $"it has [{string.Join(", ", entries.Values.Select(e => $"{e.Name} {TensorShape.Describe(e.Shape)}"))}].");
         }
 
-        var architecture = new VaeArchitecture((int)first.Shape[1], options.HiddenSizes.ToArray(), options.LatentDimension, options.Likelihood);
-        if (VaeParameterLayout.Problem(architecture) is string problem)
+        var architecture = new VaeNetworkSpec(options.Architecture, (int)first.Shape[1], options.HiddenSizes.ToArray(), options.LatentDimension, null, options.Likelihood);
+        if (architecture.Problem() is string problem)
         {
             throw new InvalidDataException($"{source}: the weights cannot form a VAE with the given options: {problem}.");
         }
@@ -446,7 +491,7 @@ internal sealed record VaeFileExtras(IReadOnlyDictionary<string, string> Metadat
 /// <param name="Snapshot">The model.</param>
 /// <param name="Metadata">Metadata entries that are not the format's own (<see cref="VaeModelFormat.Keys.All"/>).</param>
 /// <param name="Tensors">Tensors that are not the network's, by name; only names with a requested prefix get here.</param>
-/// <param name="FormatVersion">1 for a ".vae" file, 2 or 3 for safetensors.</param>
+/// <param name="FormatVersion">1 for a ".vae" file, 2 to 4 for safetensors (3 records the architecture kind, 4 the likelihood).</param>
 internal sealed record VaeFile(
     VaeSnapshot Snapshot,
     IReadOnlyDictionary<string, string> Metadata,

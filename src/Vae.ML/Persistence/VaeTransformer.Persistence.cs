@@ -101,8 +101,9 @@ public sealed partial class VaeTransformer
 
     /// <summary>
     /// Builds a transformer from a safetensors file of weights, for example a state_dict trained with the report's
-    /// PyTorch VAE. The architecture comes from <paramref name="options"/> (<see cref="VaeOptions.HiddenSizes"/>,
-    /// <see cref="VaeOptions.LatentDimension"/>) and the input size from the file; the file must hold exactly the
+    /// PyTorch VAE. The architecture comes from <paramref name="options"/> (<see cref="VaeOptions.Architecture"/>,
+    /// <see cref="VaeOptions.HiddenSizes"/>, <see cref="VaeOptions.LatentDimension"/>, <see cref="VaeOptions.ImageShape"/>) and
+    /// the input size from the image shape, or for an MLP without one from the file's fc1.weight; the file must hold exactly the
     /// tensors of that architecture (F32, or F64/F16/BF16 converted to float32). Column names, β and the device come
     /// from <paramref name="options"/>; of the file's metadata only Vae.ML's checksums are consulted (and verified).
     /// To load a file Vae.ML saved with its own options and history, use <see cref="Load(MLContext, string)"/>.
@@ -132,15 +133,7 @@ public sealed partial class VaeTransformer
 
     private static void CheckImportOptions(VaeOptions options)
     {
-        if (options.LatentDimension < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(VaeOptions.LatentDimension), options.LatentDimension, "LatentDimension must be at least 1.");
-        }
-
-        if (options.HiddenSizes is null || options.HiddenSizes.Length == 0 || options.HiddenSizes.Any(h => h < 1))
-        {
-            throw new ArgumentOutOfRangeException(nameof(VaeOptions.HiddenSizes), "HiddenSizes must hold at least one layer width, each at least 1.");
-        }
+        VaeNetworkSpec.CheckOptions(options);
 
         if (!(options.Beta >= 0) || double.IsInfinity(options.Beta))
         {

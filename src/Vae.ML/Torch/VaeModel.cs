@@ -4,9 +4,6 @@ using static TorchSharp.torch;
 
 namespace Vae.ML.Torch;
 
-/// <summary>The shape of a VAE: everything needed to rebuild its network (the likelihood adds the Gaussian log σ²).</summary>
-internal sealed record VaeArchitecture(int InputSize, int[] HiddenSizes, int LatentDimension, VaeLikelihood Likelihood = VaeLikelihood.Bernoulli);
-
 /// <summary>
 /// A trained (or being trained) VAE network on a device, with batched, thread-safe inference on plain float arrays.
 /// This is the only type through which the rest of Vae.ML touches TorchSharp tensors.
@@ -25,7 +22,7 @@ internal sealed class VaeModel : IDisposable
     private long _encoderPasses;
     private long _decoderPasses;
 
-    private VaeModel(VaeNetwork network, Device device, VaeArchitecture architecture)
+    private VaeModel(VaeNetwork network, Device device, VaeNetworkSpec architecture)
     {
         Network = network;
         Device = device;
@@ -36,7 +33,7 @@ internal sealed class VaeModel : IDisposable
 
     public Device Device { get; }
 
-    public VaeArchitecture Architecture { get; }
+    public VaeNetworkSpec Architecture { get; }
 
     public int InputSize => Architecture.InputSize;
 
@@ -62,7 +59,7 @@ internal sealed class VaeModel : IDisposable
 
     /// <summary>Creates a freshly initialised network; the same seed gives the same weights.</summary>
     /// <remarks>Nothing native outlives a failure: when the device move throws, the network and the saved random state are freed.</remarks>
-    public static VaeModel Create(VaeArchitecture architecture, long seed, string device)
+    public static VaeModel Create(VaeNetworkSpec architecture, long seed, string device)
     {
         Runtime.TorchRuntime.EnsureInitialized();
         var resolved = ResolveDevice(device);
@@ -78,8 +75,7 @@ internal sealed class VaeModel : IDisposable
                 {
                     // manual_seed returns a new handle on the global generator; only the seeding matters here.
                     torch.random.manual_seed(seed).Dispose();
-                    network = new VaeNetwork(architecture.InputSize, architecture.HiddenSizes, architecture.LatentDimension,
-                        gaussian: architecture.Likelihood == VaeLikelihood.Gaussian);
+                    network = new VaeNetwork(architecture);
                     stateAfterInit = torch.random.get_rng_state();
                 }
                 finally
@@ -380,7 +376,7 @@ internal sealed class VaeModel : IDisposable
 
     /// <summary>
     /// The network's parameters by their PyTorch state_dict names, copied to CPU arrays, in the order of
-    /// <see cref="Persistence.VaeParameterLayout"/>; for the Gaussian likelihood the standardization follows them.
+    /// <see cref="VaeNetworkSpec.Layout"/>; for the Gaussian likelihood the standardization follows them.
     /// </summary>
     public IReadOnlyList<(string Name, long[] Shape, float[] Values)> GetParameters()
     {
@@ -401,7 +397,7 @@ internal sealed class VaeModel : IDisposable
                 byName[GaussianDecoder.StdName] = ([InputSize], (float[])standardization.Std.Clone());
             }
 
-            return Persistence.VaeParameterLayout.For(Architecture).Select(t => (t.Name, byName[t.Name].Shape, byName[t.Name].Values)).ToList();
+            return Architecture.Layout.Select(t => (t.Name, byName[t.Name].Shape, byName[t.Name].Values)).ToList();
         }
     }
 
@@ -411,7 +407,7 @@ internal sealed class VaeModel : IDisposable
         lock (_forwardLock)
         {
             var own = Network.named_parameters().ToList();
-            var ownNames = Persistence.VaeParameterLayout.For(Architecture).Select(t => t.Name).ToList();
+            var ownNames = Architecture.Layout.Select(t => t.Name).ToList();
             var missing = ownNames.Where(n => !parameters.ContainsKey(n)).ToList();
             var extra = parameters.Keys.Except(ownNames).ToList();
             if (missing.Count > 0 || extra.Count > 0)

@@ -1,107 +1,114 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Vae.ML.Torch;
 
 /// <summary>
-/// The report's MLP VAE. With one hidden size it is exactly the PyTorch original: fc1 → ReLU → (fc21 = μ, fc22 = log σ²);
-/// decoder fc3 → ReLU → fc4 → sigmoid. Extra hidden sizes add layers named fc1_1, fc1_2, … (encoder) and
-/// fc3_1, fc3_2, … (decoder) so that parameter names stay compatible with the original's state_dict.
+/// The VAE module, built from a <see cref="VaeNetworkSpec"/>'s layers under their PyTorch names.
+/// MLP (the report's network; exactly the PyTorch original with one hidden size): fc1 → ReLU → (fc21 = μ, fc22 = log σ²);
+/// decoder fc3 → ReLU → fc4. Extra hidden sizes add fc1_1, fc1_2, … and fc3_1, fc3_2, ….
+/// Convolutional (the Keras VAE example): the flat input is viewed as N×C×H×W, enc_conv1/enc_conv2 (stride 2) → ReLU,
+/// flatten, enc_fc* → ReLU, (enc_mu, enc_logvar); decoder dec_fc* → ReLU, view as N×64×H/4×W/4, dec_deconv1/dec_deconv2
+/// (stride 2) → ReLU, dec_deconv3 → logits, flattened back to N×(C·H·W).
 /// </summary>
 /// <remarks>The decoder returns logits; the loss uses them directly (numerically stable BCE) and the sigmoid is applied
 /// only where probabilities are wanted.</remarks>
 internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Logits, Tensor Mu, Tensor LogVar)>
 {
-    private readonly List<Linear> _encoderHidden = [];
-    private readonly Linear _fc21;
-    private readonly Linear _fc22;
-    private readonly List<Linear> _decoderHidden = [];
-    private readonly Linear _fc4;
+    private readonly nn.Module<Tensor, Tensor>[] _encoderConvolutions;
+    private readonly nn.Module<Tensor, Tensor>[] _encoderDense;
+    private readonly nn.Module<Tensor, Tensor> _mu;
+    private readonly nn.Module<Tensor, Tensor> _logVar;
+    private readonly nn.Module<Tensor, Tensor>[] _decoderDense;
+    private readonly nn.Module<Tensor, Tensor>[] _decoderConvolutions;
 
-    /// <param name="inputSize">Features per row.</param>
-    /// <param name="hiddenSizes">Encoder widths; the decoder mirrors them.</param>
-    /// <param name="latentDimension">Size of z.</param>
-    /// <param name="gaussian">Adds the Gaussian decoder's learned per-feature log σ² (<see cref="GaussianDecoder.LogVarianceName"/>), initialised to 0.</param>
-    public VaeNetwork(int inputSize, IReadOnlyList<int> hiddenSizes, int latentDimension, bool gaussian = false) : base("VAE")
+    public VaeNetwork(VaeNetworkSpec spec) : base("VAE")
     {
-        InputSize = inputSize;
-        LatentDimension = latentDimension;
-        HiddenSizes = hiddenSizes.ToArray();
+        Spec = spec;
+        var layers = spec.Layers;
 
-        // Creation order matches the original (fc1, fc21, fc22, fc3, fc4) so that a seeded init draws the same numbers.
-        var width = inputSize;
-        for (var i = 0; i < HiddenSizes.Count; i++)
+        // Creation order is layers.All (for the MLP the original's fc1, fc21, fc22, fc3, fc4) so that a seeded init
+        // draws the same numbers; registration in the same order gives named_parameters() the files' order.
+        var modules = new Dictionary<string, nn.Module<Tensor, Tensor>>(StringComparer.Ordinal);
+        foreach (var layer in layers.All)
         {
-            _encoderHidden.Add(nn.Linear(width, HiddenSizes[i]));
-            width = HiddenSizes[i];
+            var module = Create(layer);
+            modules.Add(layer.Name, module);
+            register_module(layer.Name, module);
         }
 
-        _fc21 = nn.Linear(width, latentDimension);
-        _fc22 = nn.Linear(width, latentDimension);
+        nn.Module<Tensor, Tensor>[] Of(IEnumerable<LayerSpec> role) => role.Select(l => modules[l.Name]).ToArray();
+        _encoderConvolutions = Of(layers.EncoderConvolutions);
+        _encoderDense = Of(layers.EncoderDense);
+        _mu = modules[layers.Mu.Name];
+        _logVar = modules[layers.LogVariance.Name];
+        _decoderDense = Of(layers.DecoderDense);
+        _decoderConvolutions = Of(layers.DecoderConvolutions);
+        DecoderOutput = modules[layers.Output.Name];
 
-        width = latentDimension;
-        for (var i = HiddenSizes.Count - 1; i >= 0; i--)
+        // The Gaussian decoder's learned log σ² per feature, after every layer. Zeros draw nothing from the generator,
+        // so a seeded Gaussian VAE starts from the same weights as a Bernoulli one.
+        if (spec.Likelihood == VaeLikelihood.Gaussian)
         {
-            _decoderHidden.Add(nn.Linear(width, HiddenSizes[i]));
-            width = HiddenSizes[i];
-        }
-
-        _fc4 = nn.Linear(width, inputSize);
-
-        for (var i = 0; i < _encoderHidden.Count; i++)
-        {
-            register_module(i == 0 ? "fc1" : $"fc1_{i}", _encoderHidden[i]);
-        }
-
-        register_module("fc21", _fc21);
-        register_module("fc22", _fc22);
-        for (var i = 0; i < _decoderHidden.Count; i++)
-        {
-            register_module(i == 0 ? "fc3" : $"fc3_{i}", _decoderHidden[i]);
-        }
-
-        register_module("fc4", _fc4);
-
-        // Zeros draw nothing from the generator, so a seeded Gaussian VAE starts from the same weights as a Bernoulli one.
-        if (gaussian)
-        {
-            DecoderLogVariance = new Parameter(zeros(inputSize));
+            DecoderLogVariance = new Parameter(zeros(spec.InputSize));
             register_parameter(GaussianDecoder.LogVarianceName, DecoderLogVariance);
         }
     }
 
+    public VaeNetworkSpec Spec { get; }
+
     /// <summary>The Gaussian decoder's learned log σ² per feature; null for the Bernoulli decoder.</summary>
     public Parameter? DecoderLogVariance { get; }
 
-    public int InputSize { get; }
-
-    public int LatentDimension { get; }
-
-    public IReadOnlyList<int> HiddenSizes { get; }
+    /// <summary>The layer that produces the decoder's logits (fc4, or dec_deconv3).</summary>
+    public nn.Module<Tensor, Tensor> DecoderOutput { get; }
 
     public (Tensor Mu, Tensor LogVar) Encode(Tensor x)
     {
         var h = x;
-        foreach (var layer in _encoderHidden)
+        if (_encoderConvolutions.Length > 0)
+        {
+            var image = Spec.ImageShape!;
+            h = h.reshape(-1, image[0], image[1], image[2]);
+            foreach (var layer in _encoderConvolutions)
+            {
+                h = F.relu(layer.forward(h));
+            }
+
+            h = h.flatten(1);
+        }
+
+        foreach (var layer in _encoderDense)
         {
             h = F.relu(layer.forward(h));
         }
 
-        return (_fc21.forward(h), _fc22.forward(h));
+        return (_mu.forward(h), _logVar.forward(h));
     }
 
-    /// <summary>Decoder output: logits (Bernoulli; <c>sigmoid</c> of them is the reconstruction) or the Gaussian mean of the standardized features.</summary>
+    /// <summary>Decoder logits, rows × InputSize; <c>sigmoid</c> of them is the reconstruction.</summary>
     public Tensor DecodeLogits(Tensor z)
     {
         var h = z;
-        foreach (var layer in _decoderHidden)
+        foreach (var layer in _decoderDense)
         {
             h = F.relu(layer.forward(h));
         }
 
-        return _fc4.forward(h);
+        if (_decoderConvolutions.Length == 0)
+        {
+            return DecoderOutput.forward(h);
+        }
+
+        var maps = Spec.FeatureMapShape;
+        h = h.reshape(-1, maps[0], maps[1], maps[2]);
+        foreach (var layer in _decoderConvolutions)
+        {
+            h = F.relu(layer.forward(h));
+        }
+
+        return DecoderOutput.forward(h).flatten(1);
     }
 
     /// <summary>Training forward: z = μ + ε·exp(½ log σ²), with ε drawn from <paramref name="generator"/>.</summary>
@@ -114,4 +121,12 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Logits, Tensor Mu, 
     }
 
     public override (Tensor Logits, Tensor Mu, Tensor LogVar) forward(Tensor x) => forward(x, null);
+
+    private static nn.Module<Tensor, Tensor> Create(LayerSpec layer) => layer.Kind switch
+    {
+        LayerKind.Linear => nn.Linear(layer.Inputs, layer.Outputs),
+        LayerKind.Convolution => nn.Conv2d(layer.Inputs, layer.Outputs, LayerSpec.KernelSize, stride: layer.Stride, padding: LayerSpec.Padding),
+        _ => nn.ConvTranspose2d(layer.Inputs, layer.Outputs, LayerSpec.KernelSize, stride: layer.Stride, padding: LayerSpec.Padding,
+            output_padding: layer.Stride - 1),
+    };
 }

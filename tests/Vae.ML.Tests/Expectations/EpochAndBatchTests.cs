@@ -39,7 +39,7 @@ public class EpochAndBatchTests
 
         using var vae = ml.Transforms.Vae(options).Fit(ml.Data.LoadFromEnumerable(rows));
 
-        using var initial = VaeModel.Create(new VaeArchitecture(SyntheticData.Width, [8], 2), seed: 9, "cpu");
+        using var initial = VaeModel.Create(VaeNetworkSpec.Mlp(SyntheticData.Width, [8], 2), seed: 9, "cpu");
         vae.Model.GetParameters().SelectMany(p => p.Values).Should().Equal(initial.GetParameters().SelectMany(p => p.Values),
             "the premise of this test: training with lr = 1e-30 leaves the weights as initialised");
         var reference = new ReferenceVae(vae.Model.GetParameters());
@@ -82,7 +82,7 @@ public class EpochAndBatchTests
         definition["Features"].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 1);
         var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, count).Select(i => new Row { Features = [i / (float)count] }), definition);
         var features = new StreamedFeatures(view, "Features", 1, count, "Training data", () => { });
-        using var model = VaeModel.Create(new VaeArchitecture(1, [2], 1), seed: 0, "cpu");
+        using var model = VaeModel.Create(VaeNetworkSpec.Mlp(1, [2], 1), seed: 0, "cpu");
         using var generator = new torch.Generator(5, torch.CPU);
 
         var first = StreamedEpoch(features, model, generator, count);

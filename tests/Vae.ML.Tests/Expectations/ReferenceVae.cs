@@ -111,7 +111,7 @@ internal sealed class ReferenceVae
     /// </summary>
     public static VaeTransformer KnownWeights(int inputSize, int[] hiddenSizes, int latentDimension, double beta)
     {
-        var model = VaeModel.Create(new VaeArchitecture(inputSize, hiddenSizes, latentDimension), seed: 0, "cpu");
+        var model = VaeModel.Create(VaeNetworkSpec.Mlp(inputSize, hiddenSizes, latentDimension), seed: 0, "cpu");
         var known = new Dictionary<string, (long[] Shape, float[] Values)>();
         var layer = 0;
         foreach (var (name, shape, values) in model.GetParameters())

@@ -46,7 +46,7 @@ public class GaussianPersistenceTests
 
         var bytes = File.ReadAllBytes(scratch.File("g.safetensors"));
         var file = VaeModelFormat.Read(new MemoryStream(bytes), "g", bytes.Length);
-        file.FormatVersion.Should().Be(3);
+        file.FormatVersion.Should().Be(4);
         var header = JsonDocument.Parse(bytes.AsSpan(8, (int)BitConverter.ToUInt64(bytes, 0)).ToArray()).RootElement;
         header.GetProperty("__metadata__").GetProperty("likelihood").GetString().Should().Be("gaussian");
         foreach (var name in new[] { "decoder_log_var", "standardization.mean", "standardization.std" })

@@ -94,7 +94,7 @@ public class VaeModelFormatTests
         (8 + headerLength).Should().Be((8 + headerLength + 7) / 8 * 8, "the data starts 8-byte aligned");
         using var header = JsonDocument.Parse(bytes.AsMemory(8, headerLength));
         var metadata = header.RootElement.GetProperty("__metadata__").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
-        metadata.Should().Contain("format", "pt").And.Contain("vae_ml_format_version", "3").And.Contain("input_size", "64")
+        metadata.Should().Contain("format", "pt").And.Contain("vae_ml_format_version", "4").And.Contain("architecture", "mlp").And.Contain("likelihood", "bernoulli").And.Contain("input_size", "64")
             .And.Contain("hidden_sizes", "8").And.Contain("latent_dimension", "3").And.Contain("beta", "0.75")
             .And.Contain("feature_column", "Features").And.Contain("latent_column", "Z").And.Contain("score_column", "Anomaly");
         metadata["library"].Should().StartWith("Vae.ML ");
@@ -112,7 +112,7 @@ public class VaeModelFormatTests
         foreach (var hidden in new[] { new[] { 7 }, new[] { 9, 5 }, new[] { 8, 6, 4, 3 } })
         {
             using var vae = Train(ml, SmallOptions(hidden), rows: 32);
-            var layout = VaeParameterLayout.For(vae.Model.Architecture);
+            var layout = vae.Model.Architecture.Layout;
             layout.Select(t => (t.Name, string.Join("x", t.Shape)))
                 .Should().Equal(vae.Model.GetParameters().Select(p => (p.Name, string.Join("x", p.Shape))));
         }
@@ -197,12 +197,12 @@ public class VaeModelFormatTests
     [Fact]
     public void A_newer_format_version_asks_for_a_newer_Vae_ML()
     {
-        var file = Rewrite(SavedModelBytes(out var path, out var scratch), metadata => metadata["vae_ml_format_version"] = "4");
+        var file = Rewrite(SavedModelBytes(out var path, out var scratch), metadata => metadata["vae_ml_format_version"] = "5");
         using (scratch)
         {
             File.WriteAllBytes(path, file);
             FluentActions.Invoking(() => VaeTransformer.Load(new MLContext(), path)).Should().Throw<InvalidDataException>()
-                .WithMessage($"'{Path.GetFullPath(path)}' uses Vae.ML model format version 4; this Vae.ML (Vae.ML *) reads versions 1 to 3. Load it with a newer Vae.ML.");
+                .WithMessage($"'{Path.GetFullPath(path)}' uses Vae.ML model format version 5; this Vae.ML (Vae.ML *) reads versions 1 to 4. Load it with a newer Vae.ML.");
         }
     }
 
@@ -287,7 +287,7 @@ public class VaeModelFormatTests
 
         var file = VaeModelFormat.Read(new MemoryStream(bytes), "checkpoint", bytes.Length, ["optimizer.", "generator."]);
 
-        file.FormatVersion.Should().Be(3);
+        file.FormatVersion.Should().Be(VaeModelFormat.CurrentVersion);
         file.Metadata.Should().Equal(new Dictionary<string, string> { ["epoch"] = "3" });
         file.Tensors.Keys.Should().BeEquivalentTo("optimizer.fc1.weight.exp_avg", "generator.cpu");
         file.Tensors["generator.cpu"].Should().Match<Safetensors.RawTensor>(t => t.DType == "U8" && t.Data.SequenceEqual(new byte[] { 1, 2, 3, 4, 5 }));
