@@ -11,10 +11,13 @@ public sealed record VaeEpochMetrics
     /// <summary>Number of epochs the training runs for.</summary>
     public int TotalEpochs { get; init; }
 
-    /// <summary>Training loss BCE + β·KL with z sampled, as the report's training loop reports it.</summary>
+    /// <summary>
+    /// Training loss (reconstruction term + β·KL) with z sampled, as the report's training loop reports it; for the
+    /// Gaussian likelihood in nats of the raw (unstandardized) rows.
+    /// </summary>
     public double TrainLoss { get; init; }
 
-    /// <summary>The binary cross-entropy part of <see cref="TrainLoss"/>.</summary>
+    /// <summary>The reconstruction part of <see cref="TrainLoss"/>: binary cross-entropy (Bernoulli) or Gaussian negative log-likelihood.</summary>
     public double TrainReconstructionLoss { get; init; }
 
     /// <summary>The KL divergence part of <see cref="TrainLoss"/>, before weighting by β.</summary>

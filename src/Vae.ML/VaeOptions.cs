@@ -9,7 +9,10 @@ namespace Vae.ML;
 /// </summary>
 public sealed class VaeOptions
 {
-    /// <summary>Input column: a known-size vector of <see cref="float"/> with values in [0, 1]. Default "Features".</summary>
+    /// <summary>
+    /// Input column: a known-size vector of <see cref="float"/>, with values in [0, 1] for the Bernoulli likelihood and
+    /// any finite values for the Gaussian one (<see cref="Likelihood"/>). Default "Features".
+    /// </summary>
     public string FeatureColumnName { get; set; } = "Features";
 
     /// <summary>Output column with the latent mean μ, <c>Vector&lt;Single, LatentDimension&gt;</c>. Default "Latent".</summary>
@@ -18,10 +21,16 @@ public sealed class VaeOptions
     /// <summary>Output column with the latent log-variance log σ², <c>Vector&lt;Single, LatentDimension&gt;</c>. Default "LatentLogVariance".</summary>
     public string LatentLogVarianceColumnName { get; set; } = "LatentLogVariance";
 
-    /// <summary>Output column with the reconstruction decoder(μ), same size as the input. Default "Reconstruction".</summary>
+    /// <summary>
+    /// Output column with the reconstruction decoder(μ), same size as the input: probabilities for the Bernoulli
+    /// likelihood, the decoder's mean in the input's own (unstandardized) units for the Gaussian one. Default "Reconstruction".
+    /// </summary>
     public string ReconstructionColumnName { get; set; } = "Reconstruction";
 
-    /// <summary>Output column with the per-row loss BCE + β·KL at z = μ, a <see cref="float"/> anomaly score. Default "Score".</summary>
+    /// <summary>
+    /// Output column with the per-row loss at z = μ, a <see cref="float"/> anomaly score: BCE + β·KL (Bernoulli), or the
+    /// Gaussian negative log-likelihood of the raw row in nats + β·KL (Gaussian). Default "Score".
+    /// </summary>
     public string ScoreColumnName { get; set; } = "Score";
 
     /// <summary>Size of the latent space. Default 2 (as the report, so it can be plotted).</summary>
@@ -77,6 +86,21 @@ public sealed class VaeOptions
     /// Default null: train all <see cref="Epochs"/> and keep the last weights.
     /// </summary>
     public int? EarlyStoppingPatience { get; set; }
+
+    /// <summary>
+    /// What the decoder models. <see cref="VaeLikelihood.Bernoulli"/> (the report's summed BCE) needs values in [0, 1];
+    /// <see cref="VaeLikelihood.Gaussian"/> takes any finite real values, with a learned variance per feature.
+    /// Default <see cref="VaeLikelihood.Bernoulli"/>.
+    /// </summary>
+    public VaeLikelihood Likelihood { get; set; } = VaeLikelihood.Bernoulli;
+
+    /// <summary>
+    /// With <see cref="VaeLikelihood.Gaussian"/>: standardize each feature with the mean and standard deviation of the
+    /// training data (saved with the model, applied in <c>Transform</c>), so that raw tabular columns need no normalizer.
+    /// A constant feature (standard deviation 0) is only centred. Turn it off for data that is already scaled. Ignored
+    /// for <see cref="VaeLikelihood.Bernoulli"/>. Default true.
+    /// </summary>
+    public bool StandardizeFeatures { get; set; } = true;
 
     /// <summary>
     /// Seed of the weight initialisation, shuffling and sampling. When null it derives from the <see cref="MLContext"/>'s

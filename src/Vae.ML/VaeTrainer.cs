@@ -97,20 +97,37 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         }
 
         var streamed = rows * inputSize * sizeof(float) > options.MaxInMemoryBytes;
+        var likelihood = options.Likelihood;
+        var standardize = likelihood == VaeLikelihood.Gaussian && options.StandardizeFeatures;
+        var standardization = standardize ? new FeatureStandardization.Builder(inputSize) : null;
         ITrainingFeatures train = streamed
-            ? ValidatedStream(input, options.FeatureColumnName, inputSize, rows, ThrowIfCancelled)
-            : FeatureColumn.ReadAll(input, options.FeatureColumnName, inputSize, rows, "Training data", ThrowIfCancelled);
+            ? ValidatedStream(input, options.FeatureColumnName, inputSize, rows, ThrowIfCancelled, likelihood, standardization)
+            : FeatureColumn.ReadAll(input, options.FeatureColumnName, inputSize, rows, "Training data", ThrowIfCancelled, likelihood);
+        if (standardization is not null && train is FeatureMatrix matrix)
+        {
+            for (var row = 0; row < matrix.Rows; row++)
+            {
+                standardization.Add(matrix.RowSpan(row, 1));
+            }
+        }
+
         var validation = options.ValidationData is null
             ? null
             : FeatureColumn.ReadAll(options.ValidationData, options.FeatureColumnName, inputSize,
-                FeatureColumn.CountRows(options.ValidationData, ThrowIfCancelled, "Validation data"), "Validation data", ThrowIfCancelled);
+                FeatureColumn.CountRows(options.ValidationData, ThrowIfCancelled, "Validation data"), "Validation data", ThrowIfCancelled, likelihood);
 
         var model = VaeModel.Create(architecture, seed, options.Device, MlNetInternals.GpuRequest(_env));
         try
         {
+            if (standardization is not null)
+            {
+                model.Standardization = standardization.Build();
+            }
+
             var run = new VaeCheckpointRun(inputSize, options.HiddenSizes, options.LatentDimension, options.BatchSize,
                 options.LearningRate, options.Beta, seed, options.Epochs, model.Device.type == TorchSharp.DeviceType.CPU ? "cpu" : "cuda",
-                rows, streamed, validation?.Rows ?? 0, architecture.Kind, architecture.ImageShape, options.KlWarmupEpochs, options.EarlyStoppingPatience);
+                rows, streamed, validation?.Rows ?? 0, architecture.Kind, architecture.ImageShape,
+                likelihood, standardize, options.KlWarmupEpochs, options.EarlyStoppingPatience);
             if (resume.Run is not null)
             {
                 VaeCheckpoint.CheckResumable(resume.Run, resume.State!.Epoch, run, resumePath!);
@@ -229,14 +246,17 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         return new VaeCheckpointing(options.CheckpointEveryEpochs, state => VaeCheckpoint.Save(directory, run, VaeTransformer.ColumnNames.From(options), state, options.KeepLastCheckpoints));
     }
 
-    private static ITrainingFeatures ValidatedStream(IDataView input, string column, int width, long rows, Action throwIfCancelled)
+    private static ITrainingFeatures ValidatedStream(IDataView input, string column, int width, long rows, Action throwIfCancelled,
+        VaeLikelihood likelihood, FeatureStandardization.Builder? standardization)
     {
-        // One validating pass up front, so a bad value is reported with its row index before any training happens.
-        foreach (var _ in FeatureColumn.ReadRows(input, column, width, "Training data", throwIfCancelled))
+        // One validating pass up front, so a bad value is reported with its row index before any training happens;
+        // the same pass gathers the standardization's statistics.
+        foreach (var row in FeatureColumn.ReadRows(input, column, width, "Training data", throwIfCancelled, likelihood: likelihood))
         {
+            standardization?.Add(row);
         }
 
-        return new StreamedFeatures(input, column, width, rows, "Training data", throwIfCancelled);
+        return new StreamedFeatures(input, column, width, rows, "Training data", throwIfCancelled, likelihood);
     }
 
     /// <summary>The training controls that are on, for the run's first log line.</summary>
@@ -247,7 +267,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
     private static string Describe(VaeEpochMetrics m)
     {
         var text = string.Create(CultureInfo.InvariantCulture,
-            $"Epoch {m.Epoch}/{m.TotalEpochs}: train loss {m.TrainLoss:F4} (BCE {m.TrainReconstructionLoss:F4}, KL {m.TrainKlDivergence:F4})");
+            $"Epoch {m.Epoch}/{m.TotalEpochs}: train loss {m.TrainLoss:F4} (reconstruction {m.TrainReconstructionLoss:F4}, KL {m.TrainKlDivergence:F4})");
         if (m.ValidationLoss is double validation)
         {
             text += string.Create(CultureInfo.InvariantCulture, $", validation loss {validation:F4} (at mean {m.ValidationLossAtMean:F4})");
@@ -331,6 +351,11 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         if (o.ResumeFrom is { } resume && string.IsNullOrWhiteSpace(resume))
         {
             throw new ArgumentException("ResumeFrom must name a checkpoint file, or be null.", nameof(VaeOptions.ResumeFrom));
+        }
+
+        if (!Enum.IsDefined(o.Likelihood))
+        {
+            throw new ArgumentOutOfRangeException(nameof(VaeOptions.Likelihood), o.Likelihood, "Likelihood must be VaeLikelihood.Bernoulli or VaeLikelihood.Gaussian.");
         }
 
         VaeTransformer.ColumnNames.From(o).Check();

@@ -38,6 +38,15 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     /// <summary>Hidden layer widths of the encoder (the decoder mirrors them).</summary>
     public IReadOnlyList<int> HiddenSizes => _model.Architecture.HiddenSizes;
 
+    /// <summary>The decoder's distribution: what Reconstruction, Decode, Sample and Score mean (see <see cref="VaeLikelihood"/>).</summary>
+    public VaeLikelihood Likelihood => _model.Likelihood;
+
+    /// <summary>
+    /// Gaussian models: the per-feature mean and standard deviation the features are standardized with (mean 0 and
+    /// std 1 when the trainer did not standardize); null for Bernoulli models. For exporters.
+    /// </summary>
+    internal (float[] Mean, float[] Std)? Standardization => _model.Standardization is { } s ? ((float[])s.Mean.Clone(), (float[])s.Std.Clone()) : null;
+
     /// <summary>The kind of network (<see cref="VaeOptions.Architecture"/>).</summary>
     public VaeArchitecture Architecture => _model.Architecture.Kind;
 
@@ -95,7 +104,7 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     /// <exception cref="ArgumentException">The length of <paramref name="inputs"/> is not a multiple of <see cref="InputSize"/>.</exception>
     public float[] Encode(ReadOnlySpan<float> inputs, out float[] logVariances) => Encode(inputs, out logVariances, wantLogVariances: true);
 
-    /// <summary>Decoder output (probabilities in [0, 1]) for row-major latent vectors.</summary>
+    /// <summary>Decoder output for row-major latent vectors: probabilities in [0, 1] (Bernoulli), or means in the features' raw units (Gaussian).</summary>
     /// <param name="latents">rows × <see cref="LatentDimension"/> values.</param>
     /// <returns>rows × <see cref="InputSize"/> values.</returns>
     /// <exception cref="ArgumentException">The length of <paramref name="latents"/> is not a multiple of <see cref="LatentDimension"/>.</exception>
@@ -107,7 +116,7 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
         return output;
     }
 
-    /// <summary>Reconstructions decoder(μ) of row-major inputs.</summary>
+    /// <summary>Reconstructions decoder(μ) of row-major inputs (Gaussian: means in the features' raw units).</summary>
     /// <param name="inputs">rows × <see cref="InputSize"/> values.</param>
     /// <returns>rows × <see cref="InputSize"/> values.</returns>
     /// <exception cref="ArgumentException">The length of <paramref name="inputs"/> is not a multiple of <see cref="InputSize"/>.</exception>
@@ -131,7 +140,7 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
         return output;
     }
 
-    /// <summary>Decodes <paramref name="count"/> latent vectors drawn from the prior N(0, I).</summary>
+    /// <summary>Decodes <paramref name="count"/> latent vectors drawn from the prior N(0, I) (Gaussian: the decoder's means in raw units, no noise added).</summary>
     /// <param name="count">Number of samples.</param>
     /// <param name="seed">Seed of the draw; null draws a random one.</param>
     /// <returns><paramref name="count"/> × <see cref="InputSize"/> values in [0, 1].</returns>

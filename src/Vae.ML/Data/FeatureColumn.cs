@@ -55,9 +55,11 @@ internal static class FeatureColumn
     }
 
     /// <summary>
-    /// Reads every row of the column into one matrix, checking that values are finite and within [0, 1].
+    /// Reads every row of the column into one matrix, checking that values are finite (and within [0, 1] for the
+    /// Bernoulli likelihood).
     /// </summary>
-    public static FeatureMatrix ReadAll(IDataView data, string columnName, int width, long rows, string dataName, Action throwIfCancelled)
+    public static FeatureMatrix ReadAll(IDataView data, string columnName, int width, long rows, string dataName, Action throwIfCancelled,
+        VaeLikelihood likelihood = VaeLikelihood.Bernoulli)
     {
         if (rows > int.MaxValue || rows * width > Array.MaxLength)
         {
@@ -66,7 +68,7 @@ internal static class FeatureColumn
 
         var values = new float[rows * width];
         var read = 0;
-        foreach (var row in ReadRows(data, columnName, width, dataName, throwIfCancelled))
+        foreach (var row in ReadRows(data, columnName, width, dataName, throwIfCancelled, likelihood: likelihood))
         {
             if (read >= rows)
             {
@@ -86,7 +88,8 @@ internal static class FeatureColumn
     }
 
     /// <summary>Streams the column row by row (dense, validated). The span is reused between rows.</summary>
-    public static IEnumerable<float[]> ReadRows(IDataView data, string columnName, int width, string dataName, Action throwIfCancelled, Random? shuffle = null)
+    public static IEnumerable<float[]> ReadRows(IDataView data, string columnName, int width, string dataName, Action throwIfCancelled, Random? shuffle = null,
+        VaeLikelihood likelihood = VaeLikelihood.Bernoulli)
     {
         var column = data.Schema[columnName];
         using var cursor = data.GetRowCursor(new[] { column }, shuffle);
@@ -102,7 +105,7 @@ internal static class FeatureColumn
                 throwIfCancelled();
             }
 
-            CopyValidated(buffer, dense, columnName, index, dataName);
+            CopyValidated(buffer, dense, columnName, index, dataName, likelihood);
             yield return dense;
             index++;
         }
@@ -134,12 +137,13 @@ internal static class FeatureColumn
 
     /// <summary>
     /// Copies one row (dense or sparse) into <paramref name="dense"/> and checks that it has the right length and only
-    /// finite values in [0, 1] (training data); errors name the data, column, row and element.
+    /// finite values, in [0, 1] for the Bernoulli likelihood (training data); errors name the data, column, row and element.
     /// </summary>
-    public static void CopyValidated(in VBuffer<float> buffer, Span<float> dense, string columnName, long row, string dataName)
+    public static void CopyValidated(in VBuffer<float> buffer, Span<float> dense, string columnName, long row, string dataName,
+        VaeLikelihood likelihood = VaeLikelihood.Bernoulli)
     {
         CopyDense(buffer, dense, columnName, row, dataName);
-        Validate(dense, columnName, row, dataName);
+        Validate(dense, columnName, row, dataName, likelihood);
     }
 
     /// <summary>
@@ -172,8 +176,11 @@ internal static class FeatureColumn
     /// <summary>True for the values the Bernoulli (BCE) model is trained on: finite and within [0, 1].</summary>
     public static bool IsInTrainingRange(float value) => value >= 0f && value <= 1f;
 
-    /// <summary>Where a row's values lie relative to the training range (vectorised: this runs for every scored row).</summary>
-    public static RowValues Classify(ReadOnlySpan<float> row)
+    /// <summary>
+    /// Where a row's values lie relative to the training range (vectorised: this runs for every scored row). Without
+    /// <paramref name="unitRange"/> (the Gaussian likelihood, whose range is every finite value) a row is never OutOfRange.
+    /// </summary>
+    public static RowValues Classify(ReadOnlySpan<float> row, bool unitRange = true)
     {
         if (row.IsEmpty)
         {
@@ -188,15 +195,22 @@ internal static class FeatureColumn
             return RowValues.NotFinite;
         }
 
-        return IsInTrainingRange(min) && IsInTrainingRange(max) ? RowValues.InRange : RowValues.OutOfRange;
+        return !unitRange || (IsInTrainingRange(min) && IsInTrainingRange(max)) ? RowValues.InRange : RowValues.OutOfRange;
     }
 
-    private static void Validate(ReadOnlySpan<float> row, string columnName, long rowIndex, string dataName)
+    private static void Validate(ReadOnlySpan<float> row, string columnName, long rowIndex, string dataName, VaeLikelihood likelihood)
     {
         for (var i = 0; i < row.Length; i++)
         {
             var v = row[i];
-            if (!IsInTrainingRange(v))
+            if (likelihood == VaeLikelihood.Gaussian && !float.IsFinite(v))
+            {
+                throw new ArgumentException(
+                    $"{dataName}, column '{columnName}', row {rowIndex}, element {i}: the value is {(float.IsNaN(v) ? "NaN" : v > 0 ? "+infinity" : "-infinity")}. " +
+                    "Training needs finite values: filter out rows with missing values (FilterRowsByMissingValues) or replace them (ReplaceMissingValues).");
+            }
+
+            if (likelihood == VaeLikelihood.Bernoulli && !IsInTrainingRange(v))
             {
                 var problem = float.IsNaN(v) ? "is NaN"
                     : float.IsInfinity(v) ? $"is {(v > 0 ? "+" : "-")}infinity"
@@ -204,7 +218,8 @@ internal static class FeatureColumn
                 throw new ArgumentException(
                     $"{dataName}, column '{columnName}', row {rowIndex}, element {i}: the value {problem}. " +
                     "Training needs finite values in [0, 1] (the VAE's binary cross-entropy is defined only there): scale pixels by 1/255, " +
-                    "add NormalizeMinMax before the VAE, or filter out rows with missing values (FilterRowsByMissingValues).");
+                    "add NormalizeMinMax before the VAE, use Likelihood = VaeLikelihood.Gaussian for real-valued features, " +
+                    "or filter out rows with missing values (FilterRowsByMissingValues).");
             }
         }
     }
@@ -227,7 +242,8 @@ internal enum RowValues
 /// Training rows read from the IDataView batch by batch, for data too large to hold in memory. Each epoch reads a
 /// cursor (shuffled by the view when it can) and shuffles again within a pool of <see cref="PoolBatches"/> batches.
 /// </summary>
-internal sealed class StreamedFeatures(IDataView data, string columnName, int width, long rows, string dataName, Action throwIfCancelled) : ITrainingFeatures
+internal sealed class StreamedFeatures(IDataView data, string columnName, int width, long rows, string dataName, Action throwIfCancelled,
+    VaeLikelihood likelihood = VaeLikelihood.Bernoulli) : ITrainingFeatures
 {
     private const int PoolBatches = 64;
 
@@ -241,7 +257,7 @@ internal sealed class StreamedFeatures(IDataView data, string columnName, int wi
         var poolRows = batchSize * PoolBatches;
         var pool = new float[poolRows * Width];
         var filled = 0;
-        foreach (var row in FeatureColumn.ReadRows(data, columnName, Width, dataName, throwIfCancelled, data.CanShuffle ? new Random(seed) : null))
+        foreach (var row in FeatureColumn.ReadRows(data, columnName, Width, dataName, throwIfCancelled, data.CanShuffle ? new Random(seed) : null, likelihood))
         {
             row.CopyTo(pool.AsSpan(filled * Width, Width));
             if (++filled == poolRows)

@@ -26,12 +26,14 @@ internal sealed record VaeCheckpointRun(
     long ValidationRows,
     [property: JsonConverter(typeof(JsonStringEnumConverter<VaeArchitecture>))] VaeArchitecture Architecture = VaeArchitecture.Mlp,
     int[]? ImageShape = null,
+    VaeLikelihood Likelihood = VaeLikelihood.Bernoulli,
+    bool StandardizeFeatures = false,
     int KlWarmupEpochs = 0,
     int? EarlyStoppingPatience = null)
 {
     /// <summary>The network; options written before <see cref="VaeOptions.Architecture"/> existed describe MLPs without an image shape.</summary>
     [JsonIgnore]
-    public VaeNetworkSpec Network => new(Architecture, InputSize, HiddenSizes, LatentDimension, ImageShape);
+    public VaeNetworkSpec Network => new(Architecture, InputSize, HiddenSizes, LatentDimension, ImageShape, Likelihood);
 }
 
 /// <summary>
@@ -197,7 +199,9 @@ internal static class VaeCheckpoint
 
         // Exactly the expected extra tensors, with the expected dtypes and shapes.
         var expected = new Dictionary<string, (string DType, long[]? Shape)>(StringComparer.Ordinal);
-        foreach (var (name, shape, _) in snapshot.Parameters)
+        // The standardization (Gaussian models) is stored with the weights but not trained: no optimizer state.
+        var trained = snapshot.Parameters.Where(p => !GaussianDecoder.IsStandardization(p.Name)).ToList();
+        foreach (var (name, shape, _) in trained)
         {
             expected.Add(OptimizerName(name, "exp_avg"), ("F32", shape));
             expected.Add(OptimizerName(name, "exp_avg_sq"), ("F32", shape));
@@ -247,7 +251,7 @@ internal static class VaeCheckpoint
         }
 
         var optimizer = new List<AdamParameterState>();
-        foreach (var (name, _, _) in snapshot.Parameters)
+        foreach (var (name, _, _) in trained)
         {
             var step = BinaryPrimitives.ReadInt64LittleEndian(tensors[OptimizerName(name, "step")].Data);
             if (step < 0)
@@ -281,6 +285,16 @@ internal static class VaeCheckpoint
         if (!saved.Network.Equals(current.Network))
         {
             Differs("the architecture (input-hidden-latent)", saved.Network.Describe(), current.Network.Describe());
+        }
+
+        if (saved.Likelihood != current.Likelihood)
+        {
+            Differs(nameof(VaeOptions.Likelihood), saved.Likelihood, current.Likelihood);
+        }
+
+        if (saved.StandardizeFeatures != current.StandardizeFeatures)
+        {
+            Differs(nameof(VaeOptions.StandardizeFeatures), saved.StandardizeFeatures, current.StandardizeFeatures);
         }
 
         if (saved.BatchSize != current.BatchSize)

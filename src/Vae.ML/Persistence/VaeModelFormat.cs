@@ -20,9 +20,14 @@ internal static class VaeModelFormat
 {
     /// <summary>
     /// Version 1 was the binary ".vae" file (<see cref="LegacyVaeModelFile"/>); 2 is this safetensors layout for MLPs;
-    /// 3 adds <see cref="Keys.Architecture"/> (required) and <see cref="Keys.ImageShape"/> (when set).
+    /// 3 adds <see cref="Keys.Architecture"/> (required) and <see cref="Keys.ImageShape"/> (when set); 4 adds
+    /// <see cref="Keys.Likelihood"/> (required; and, for the Gaussian one, the decoder_log_var and standardization
+    /// tensors). Versions 2 and 3 are read as Bernoulli models.
     /// </summary>
-    public const int CurrentVersion = 3;
+    public const int CurrentVersion = 4;
+
+    /// <summary>The first version that records the likelihood.</summary>
+    private const int FirstLikelihoodVersion = 4;
 
     /// <summary>The first safetensors version; its files are MLPs without an image shape.</summary>
     private const int FirstSafetensorsVersion = 2;
@@ -39,6 +44,7 @@ internal static class VaeModelFormat
         public const string HiddenSizes = "hidden_sizes";
         public const string LatentDimension = "latent_dimension";
         public const string Beta = "beta";
+        public const string Likelihood = "likelihood";
         public const string FeatureColumn = "feature_column";
         public const string LatentColumn = "latent_column";
         public const string LatentLogVarianceColumn = "latent_log_variance_column";
@@ -50,7 +56,7 @@ internal static class VaeModelFormat
 
         public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
         {
-            Format, FormatVersion, Library, Architecture, ImageShape, InputSize, HiddenSizes, LatentDimension, Beta, FeatureColumn, LatentColumn,
+            Format, FormatVersion, Library, Architecture, ImageShape, InputSize, HiddenSizes, LatentDimension, Beta, Likelihood, FeatureColumn, LatentColumn,
             LatentLogVarianceColumn, ReconstructionColumn, ScoreColumn, History, TensorsSha256, HeaderSha256,
         };
     }
@@ -92,6 +98,7 @@ internal static class VaeModelFormat
             [Keys.HiddenSizes] = VaeNetworkSpec.FormatSizes(snapshot.Architecture.HiddenSizes),
             [Keys.LatentDimension] = snapshot.Architecture.LatentDimension.ToString(CultureInfo.InvariantCulture),
             [Keys.Beta] = snapshot.Beta.ToString("R", CultureInfo.InvariantCulture),
+            [Keys.Likelihood] = LikelihoodName(snapshot.Architecture.Likelihood),
             [Keys.FeatureColumn] = snapshot.Columns.Feature,
             [Keys.LatentColumn] = snapshot.Columns.Latent,
             [Keys.LatentLogVarianceColumn] = snapshot.Columns.LatentLogVariance,
@@ -308,6 +315,15 @@ internal static class VaeModelFormat
         return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
+    private static string LikelihoodName(VaeLikelihood likelihood) => likelihood == VaeLikelihood.Gaussian ? "gaussian" : "bernoulli";
+
+    private static VaeLikelihood? ParseLikelihood(string text) => text switch
+    {
+        "bernoulli" => VaeLikelihood.Bernoulli,
+        "gaussian" => VaeLikelihood.Gaussian,
+        _ => null,
+    };
+
     /// <summary>The version check comes first (a newer file deserves "upgrade", not "corrupt"), then the header checksum.</summary>
     private static int CheckVersionAndHeader(Safetensors.Header header, string source)
     {
@@ -363,6 +379,10 @@ internal static class VaeModelFormat
             ? value
             : throw Bad($"'{key}' is '{text}', not a whole number");
 
+        // Versions before 4 predate the Gaussian likelihood: their models are all Bernoulli.
+        var likelihoodText = version < FirstLikelihoodVersion ? LikelihoodName(VaeLikelihood.Bernoulli) : Get(Keys.Likelihood);
+        var likelihood = ParseLikelihood(likelihoodText) ?? throw Bad($"'{Keys.Likelihood}' is '{likelihoodText}', not \"bernoulli\" or \"gaussian\"");
+
         // Version 2 predates the architecture entries: its files are MLPs.
         var kind = version == FirstSafetensorsVersion ? VaeArchitecture.Mlp : ParseArchitecture(Get(Keys.Architecture)) ?? throw Bad(
             $"'{Keys.Architecture}' is '{metadata[Keys.Architecture]}', not one of {string.Join(", ", ArchitectureNames.Values)}");
@@ -374,7 +394,8 @@ internal static class VaeModelFormat
             Int(Keys.InputSize, Get(Keys.InputSize)),
             Get(Keys.HiddenSizes).Split(',').Select(h => Int(Keys.HiddenSizes, h)).ToArray(),
             Int(Keys.LatentDimension, Get(Keys.LatentDimension)),
-            imageShape);
+            imageShape,
+            likelihood);
         if (architecture.Problem() is string problem)
         {
             throw Bad(problem);
@@ -451,7 +472,7 @@ internal static class VaeModelFormat
                 $"it has [{string.Join(", ", entries.Values.Select(e => $"{e.Name} {TensorShape.Describe(e.Shape)}"))}].");
         }
 
-        var architecture = new VaeNetworkSpec(options.Architecture, (int)first.Shape[1], options.HiddenSizes.ToArray(), options.LatentDimension, null);
+        var architecture = new VaeNetworkSpec(options.Architecture, (int)first.Shape[1], options.HiddenSizes.ToArray(), options.LatentDimension, null, options.Likelihood);
         if (architecture.Problem() is string problem)
         {
             throw new InvalidDataException($"{source}: the weights cannot form a VAE with the given options: {problem}.");
@@ -470,7 +491,7 @@ internal sealed record VaeFileExtras(IReadOnlyDictionary<string, string> Metadat
 /// <param name="Snapshot">The model.</param>
 /// <param name="Metadata">Metadata entries that are not the format's own (<see cref="VaeModelFormat.Keys.All"/>).</param>
 /// <param name="Tensors">Tensors that are not the network's, by name; only names with a requested prefix get here.</param>
-/// <param name="FormatVersion">1 for a ".vae" file, 2 or 3 for safetensors (3 records the architecture kind).</param>
+/// <param name="FormatVersion">1 for a ".vae" file, 2 to 4 for safetensors (3 records the architecture kind, 4 the likelihood).</param>
 internal sealed record VaeFile(
     VaeSnapshot Snapshot,
     IReadOnlyDictionary<string, string> Metadata,

@@ -5,31 +5,58 @@ using F = TorchSharp.torch.nn.functional;
 namespace Vae.ML.Torch;
 
 /// <summary>
-/// The report's loss: summed binary cross-entropy plus β·KL(q(z|x) ‖ N(0, I)).
-/// BCE is computed from logits (log-sum-exp form): the same value as BCE on sigmoid outputs, without log(0).
+/// The negative ELBO: reconstruction term plus β·KL(q(z|x) ‖ N(0, I)). The reconstruction term is the report's summed
+/// binary cross-entropy (Bernoulli), computed from logits (log-sum-exp form): the same value as BCE on sigmoid outputs,
+/// without log(0); or, with <see cref="GaussianTerms"/>, the Gaussian negative log-likelihood in nats
+/// ½ Σ [log 2π + log σ² + (x − μ)²/σ²] of the standardized row plus Σ log std, i.e. of the raw row.
 /// </summary>
 internal static class VaeLoss
 {
-    /// <summary>Sums over the whole batch, as the report's <c>reduction="sum"</c>.</summary>
-    public static (Tensor Total, Tensor Reconstruction, Tensor Kl) Batch(Tensor logits, Tensor x, Tensor mu, Tensor logVar, double beta)
+    private static readonly double LogTwoPi = Math.Log(2 * Math.PI);
+
+    /// <summary>
+    /// Sums over the whole batch, as the report's <c>reduction="sum"</c>. <c>decoded</c> is the decoder's output: logits
+    /// (Bernoulli) or the mean of the standardized features (Gaussian).
+    /// </summary>
+    public static (Tensor Total, Tensor Reconstruction, Tensor Kl) Batch(Tensor decoded, Tensor x, Tensor mu, Tensor logVar, double beta, GaussianTerms? gaussian = null)
     {
-        var bce = F.binary_cross_entropy_with_logits(logits, x, reduction: nn.Reduction.Sum);
+        var reconstruction = gaussian is null
+            ? F.binary_cross_entropy_with_logits(decoded, x, reduction: nn.Reduction.Sum)
+            : GaussianNll(decoded, x, gaussian).sum() + x.shape[0] * gaussian.LogStdSum;
         var kl = -0.5 * sum(1 + logVar - mu.pow(2) - logVar.exp());
-        return (bce + beta * kl, bce, kl);
+        return (reconstruction + beta * kl, reconstruction, kl);
     }
 
-    /// <summary>One value per row (for the Score column): BCE + β·KL of each image.</summary>
+    /// <summary>One value per row (for the Score column): reconstruction term + β·KL of each row.</summary>
     /// <remarks>
     /// The same arithmetic as <see cref="Batch"/>, with its scalars disposed here: the ones operators create implicitly
     /// are freed only by .NET's finalizer, and a scoring loop allocates too little managed memory to run the GC, so
     /// they pile up between the batches' tensor buffers and keep the native heap from shrinking (RSS grew ~100 MB per
     /// million rows).
     /// </remarks>
-    public static Tensor PerRow(Tensor logits, Tensor x, Tensor mu, Tensor logVar, double beta)
+    public static Tensor PerRow(Tensor decoded, Tensor x, Tensor mu, Tensor logVar, double beta, GaussianTerms? gaussian = null)
     {
         using Scalar one = 1, two = 2, minusHalf = -0.5, klWeight = beta;
-        var bce = F.binary_cross_entropy_with_logits(logits, x, reduction: nn.Reduction.None).sum(1);
+        Tensor reconstruction;
+        if (gaussian is null)
+        {
+            reconstruction = F.binary_cross_entropy_with_logits(decoded, x, reduction: nn.Reduction.None).sum(1);
+        }
+        else
+        {
+            using Scalar logStdSum = gaussian.LogStdSum;
+            reconstruction = GaussianNll(decoded, x, gaussian).sum(1).add(logStdSum);
+        }
+
         var kl = logVar.add(one).sub(mu.pow(two)).sub(logVar.exp()).sum(1).mul(minusHalf);
-        return bce.add(kl.mul(klWeight));
+        return reconstruction.add(kl.mul(klWeight));
+    }
+
+    /// <summary>Per element ½[log 2π + log σ² + (x − μ)²/σ²], log σ² floored at <see cref="GaussianDecoder.MinLogVariance"/>.</summary>
+    private static Tensor GaussianNll(Tensor mean, Tensor x, GaussianTerms gaussian)
+    {
+        using Scalar floor = GaussianDecoder.MinLogVariance, two = 2, half = 0.5, logTwoPi = LogTwoPi;
+        var logVariance = gaussian.LogVariance.clamp_min(floor);
+        return x.sub(mean).pow(two).mul(logVariance.neg().exp()).add(logVariance).add(logTwoPi).mul(half);
     }
 }

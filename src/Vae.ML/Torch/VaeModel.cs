@@ -43,6 +43,18 @@ internal sealed class VaeModel : IDisposable
 
     public int LatentDimension => Architecture.LatentDimension;
 
+    /// <summary>The decoder's distribution (also for the ONNX exporter: Gaussian outputs are means, not logits).</summary>
+    public VaeLikelihood Likelihood => Architecture.Likelihood;
+
+    /// <summary>
+    /// Gaussian only (null for Bernoulli): how features are standardized before the network and mapped back after it.
+    /// The trainer sets it from the training data before the first epoch; loading sets it from the file.
+    /// </summary>
+    public FeatureStandardization? Standardization { get; set; }
+
+    /// <summary>The Gaussian terms of the loss, or null for the Bernoulli likelihood.</summary>
+    public GaussianTerms? Gaussian => Network.DecoderLogVariance is { } logVariance ? new GaussianTerms(logVariance, Standardization!.LogStdSum) : null;
+
     /// <summary>How many times <see cref="Infer"/> ran the encoder (once per batch of rows); tests check the batching.</summary>
     internal long EncoderPasses => Interlocked.Read(ref _encoderPasses);
 
@@ -77,7 +89,8 @@ internal sealed class VaeModel : IDisposable
             }
 
             network.to(resolved);
-            return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit, DeviceChoice = why };
+            var standardization = architecture.Likelihood == VaeLikelihood.Gaussian ? FeatureStandardization.Identity(architecture.InputSize) : null;
+            return new VaeModel(network, resolved, architecture) { _randomStateAfterInit = stateAfterInit, Standardization = standardization, DeviceChoice = why };
         }
         catch
         {
@@ -196,14 +209,14 @@ internal sealed class VaeModel : IDisposable
     /// <remarks>
     /// Values never make this throw. A row with a NaN or infinite value goes through the network as zeros, so nothing
     /// non-finite enters it, and all its outputs are NaN (ML.NET's missing value); the other rows are computed exactly
-    /// as without it. Finite values outside [0, 1] are used as they are.
+    /// as without it. Finite values outside [0, 1] are used as they are (and reported for the Bernoulli likelihood only).
     /// </remarks>
     /// <param name="inputs">rows × InputSize values, row-major.</param>
     /// <param name="rows">Number of rows in <paramref name="inputs"/>.</param>
     /// <param name="mu">Receives rows × LatentDimension means, or empty to skip.</param>
     /// <param name="logVar">Receives rows × LatentDimension log-variances, or empty to skip.</param>
-    /// <param name="reconstruction">Receives rows × InputSize decoder(μ) probabilities, or empty to skip.</param>
-    /// <param name="score">Receives rows per-row losses BCE + β·KL at z = μ, or empty to skip.</param>
+    /// <param name="reconstruction">Receives rows × InputSize decoder(μ) probabilities (Gaussian: means in raw units), or empty to skip.</param>
+    /// <param name="score">Receives rows per-row losses (BCE or raw-unit Gaussian NLL) + β·KL at z = μ, or empty to skip.</param>
     /// <param name="beta">KL weight of the score.</param>
     /// <param name="rowValues">Receives, per row, where its values lie relative to [0, 1], or empty to skip.</param>
     public void Infer(ReadOnlySpan<float> inputs, int rows, Span<float> mu, Span<float> logVar, Span<float> reconstruction, Span<float> score, double beta, Span<RowValues> rowValues)
@@ -214,7 +227,7 @@ internal sealed class VaeModel : IDisposable
         }
 
         // Classifying is managed work: done outside the lock, so concurrent callers only queue for the network.
-        var notFinite = FindNotFiniteRows(inputs, rows, InputSize, rowValues);
+        var notFinite = FindNotFiniteRows(inputs, rows, InputSize, rowValues, unitRange: Likelihood == VaeLikelihood.Bernoulli);
         var networkInputs = notFinite is null ? inputs : ZeroRows(inputs, rows, InputSize, notFinite);
         lock (_forwardLock)
         {
@@ -232,12 +245,12 @@ internal sealed class VaeModel : IDisposable
                 Interlocked.Increment(ref _decoderPasses);
                 if (!reconstruction.IsEmpty)
                 {
-                    CopyOut(torch.sigmoid(logits), reconstruction);
+                    CopyOut(Output(logits), reconstruction);
                 }
 
                 if (!score.IsEmpty)
                 {
-                    CopyOut(VaeLoss.PerRow(logits, x, m, lv, beta), score);
+                    CopyOut(VaeLoss.PerRow(logits, x, m, lv, beta, Gaussian), score);
                 }
             }
         }
@@ -251,7 +264,7 @@ internal sealed class VaeModel : IDisposable
         }
     }
 
-    /// <summary>Decodes rows × LatentDimension latents into rows × InputSize probabilities (NaN rows for non-finite latents).</summary>
+    /// <summary>Decodes rows × LatentDimension latents into rows × InputSize probabilities, or Gaussian means in raw units (NaN rows for non-finite latents).</summary>
     public void Decode(ReadOnlySpan<float> latents, int rows, Span<float> output)
     {
         if (rows == 0)
@@ -259,15 +272,15 @@ internal sealed class VaeModel : IDisposable
             return;
         }
 
-        var notFinite = FindNotFiniteRows(latents, rows, LatentDimension, default);
+        var notFinite = FindNotFiniteRows(latents, rows, LatentDimension, default, unitRange: false);
         var networkInputs = notFinite is null ? latents : ZeroRows(latents, rows, LatentDimension, notFinite);
         lock (_forwardLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             using var scope = torch.NewDisposeScope();
             using var noGrad = torch.no_grad();
-            var z = ToDevice(networkInputs, rows, LatentDimension);
-            CopyOut(torch.sigmoid(Network.DecodeLogits(z)), output);
+            var z = Upload(networkInputs, rows, LatentDimension);
+            CopyOut(Output(Network.DecodeLogits(z)), output);
         }
 
         if (notFinite is not null)
@@ -291,12 +304,38 @@ internal sealed class VaeModel : IDisposable
         return output;
     }
 
+    /// <summary>What the decoder's output means to a user: sigmoid probabilities, or Gaussian means back in raw units.</summary>
+    private Tensor Output(Tensor decoded) => Standardization is { } standardization ? standardization.Unstandardize(decoded) : torch.sigmoid(decoded);
+
+    /// <summary>
+    /// Feature rows as the network takes them: a rows × InputSize tensor on this model's device, standardized for the
+    /// Gaussian likelihood.
+    /// </summary>
+    public Tensor ToDevice(ReadOnlySpan<float> values, int rows, int width)
+    {
+        if (width != InputSize)
+        {
+            throw new ArgumentException($"Feature rows have {InputSize} values; got a width of {width}.");
+        }
+
+        var x = Upload(values, rows, width);
+        if (Standardization is not { } standardization)
+        {
+            return x;
+        }
+
+        using (x)
+        {
+            return standardization.Standardize(x);
+        }
+    }
+
     /// <summary>A copy of <paramref name="values"/> as a rows × width tensor on this model's device.</summary>
     /// <remarks>
     /// The copy goes into memory that libtorch allocates (64-byte aligned) rather than wrapping a managed array: MKL's
     /// kernels may pick a different code path, and round differently, depending on the alignment of their input.
     /// </remarks>
-    public Tensor ToDevice(ReadOnlySpan<float> values, int rows, int width)
+    private Tensor Upload(ReadOnlySpan<float> values, int rows, int width)
     {
         var expected = (long)rows * width;
         if (values.Length != expected)
@@ -320,7 +359,7 @@ internal sealed class VaeModel : IDisposable
     }
 
     /// <summary>Rows with a NaN or infinite value (null when there are none); fills <paramref name="rowValues"/> when given.</summary>
-    private static List<int>? FindNotFiniteRows(ReadOnlySpan<float> values, int rows, int width, Span<RowValues> rowValues)
+    private static List<int>? FindNotFiniteRows(ReadOnlySpan<float> values, int rows, int width, Span<RowValues> rowValues, bool unitRange)
     {
         var expected = (long)rows * width;
         if (values.Length != expected)
@@ -331,7 +370,7 @@ internal sealed class VaeModel : IDisposable
         List<int>? notFinite = null;
         for (var row = 0; row < rows; row++)
         {
-            var kind = FeatureColumn.Classify(values.Slice(row * width, width));
+            var kind = FeatureColumn.Classify(values.Slice(row * width, width), unitRange);
             if (!rowValues.IsEmpty)
             {
                 rowValues[row] = kind;
@@ -383,21 +422,30 @@ internal sealed class VaeModel : IDisposable
         values.CopyTo(destination);
     }
 
-    /// <summary>The network's parameters by their PyTorch state_dict names, copied to CPU arrays.</summary>
+    /// <summary>
+    /// The network's parameters by their PyTorch state_dict names, copied to CPU arrays, in the order of
+    /// <see cref="VaeNetworkSpec.Layout"/>; for the Gaussian likelihood the standardization follows them.
+    /// </summary>
     public IReadOnlyList<(string Name, long[] Shape, float[] Values)> GetParameters()
     {
         lock (_forwardLock)
         {
             // A disposed network still answers named_parameters(), with nothing useful in it.
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var result = new List<(string, long[], float[])>();
+            var byName = new Dictionary<string, (long[] Shape, float[] Values)>(StringComparer.Ordinal);
             foreach (var (name, parameter) in Network.named_parameters())
             {
                 using var cpu = parameter.detach().cpu().contiguous();
-                result.Add((name, cpu.shape, cpu.data<float>().ToArray()));
+                byName[name] = (cpu.shape, cpu.data<float>().ToArray());
             }
 
-            return result;
+            if (Standardization is { } standardization)
+            {
+                byName[GaussianDecoder.MeanName] = ([InputSize], (float[])standardization.Mean.Clone());
+                byName[GaussianDecoder.StdName] = ([InputSize], (float[])standardization.Std.Clone());
+            }
+
+            return Architecture.Layout.Select(t => (t.Name, byName[t.Name].Shape, byName[t.Name].Values)).ToList();
         }
     }
 
@@ -407,8 +455,9 @@ internal sealed class VaeModel : IDisposable
         lock (_forwardLock)
         {
             var own = Network.named_parameters().ToList();
-            var missing = own.Select(p => p.name).Where(n => !parameters.ContainsKey(n)).ToList();
-            var extra = parameters.Keys.Except(own.Select(p => p.name)).ToList();
+            var ownNames = Architecture.Layout.Select(t => t.Name).ToList();
+            var missing = ownNames.Where(n => !parameters.ContainsKey(n)).ToList();
+            var extra = parameters.Keys.Except(ownNames).ToList();
             if (missing.Count > 0 || extra.Count > 0)
             {
                 throw new InvalidDataException(
@@ -427,6 +476,19 @@ internal sealed class VaeModel : IDisposable
 
                 using var source = torch.tensor(values, shape);
                 parameter.copy_(source);
+            }
+
+            if (Likelihood == VaeLikelihood.Gaussian)
+            {
+                foreach (var name in new[] { GaussianDecoder.MeanName, GaussianDecoder.StdName })
+                {
+                    if (parameters[name].Values.Length != InputSize)
+                    {
+                        throw new InvalidDataException($"Parameter '{name}' has {parameters[name].Values.Length} values; the architecture needs {InputSize}.");
+                    }
+                }
+
+                Standardization = new FeatureStandardization(parameters[GaussianDecoder.MeanName].Values, parameters[GaussianDecoder.StdName].Values);
             }
         }
     }

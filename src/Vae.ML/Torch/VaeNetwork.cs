@@ -1,4 +1,5 @@
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -46,9 +47,20 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Logits, Tensor Mu, 
         _decoderDense = Of(layers.DecoderDense);
         _decoderConvolutions = Of(layers.DecoderConvolutions);
         DecoderOutput = modules[layers.Output.Name];
+
+        // The Gaussian decoder's learned log σ² per feature, after every layer. Zeros draw nothing from the generator,
+        // so a seeded Gaussian VAE starts from the same weights as a Bernoulli one.
+        if (spec.Likelihood == VaeLikelihood.Gaussian)
+        {
+            DecoderLogVariance = new Parameter(zeros(spec.InputSize));
+            register_parameter(GaussianDecoder.LogVarianceName, DecoderLogVariance);
+        }
     }
 
     public VaeNetworkSpec Spec { get; }
+
+    /// <summary>The Gaussian decoder's learned log σ² per feature; null for the Bernoulli decoder.</summary>
+    public Parameter? DecoderLogVariance { get; }
 
     /// <summary>The layer that produces the decoder's logits (fc4, or dec_deconv3).</summary>
     public nn.Module<Tensor, Tensor> DecoderOutput { get; }

@@ -59,7 +59,9 @@ internal sealed record VaeLayers(
 /// <param name="HiddenSizes">Dense hidden widths of the encoder, mirrored by the decoder.</param>
 /// <param name="LatentDimension">Size of the latent space.</param>
 /// <param name="ImageShape">[channels, height, width] of a row, or null; required for <see cref="VaeArchitecture.Convolutional"/>.</param>
-internal sealed record VaeNetworkSpec(VaeArchitecture Kind, int InputSize, int[] HiddenSizes, int LatentDimension, int[]? ImageShape)
+/// <param name="Likelihood">The decoder's distribution; the Gaussian one adds the learned log σ² and the standardization.</param>
+internal sealed record VaeNetworkSpec(VaeArchitecture Kind, int InputSize, int[] HiddenSizes, int LatentDimension, int[]? ImageShape,
+    VaeLikelihood Likelihood = VaeLikelihood.Bernoulli)
 {
     /// <summary>Channels of the encoder's two stride-2 convolutions (the decoder's transposed convolutions mirror them), as in the Keras example.</summary>
     public static readonly IReadOnlyList<int> ConvolutionChannels = [32, 64];
@@ -75,7 +77,8 @@ internal sealed record VaeNetworkSpec(VaeArchitecture Kind, int InputSize, int[]
     public static VaeNetworkSpec FromOptions(VaeOptions options, int inputSize)
     {
         CheckOptions(options, inputSize);
-        return new VaeNetworkSpec(options.Architecture, inputSize, options.HiddenSizes.ToArray(), options.LatentDimension, options.ImageShape?.ToArray());
+        return new VaeNetworkSpec(options.Architecture, inputSize, options.HiddenSizes.ToArray(), options.LatentDimension, options.ImageShape?.ToArray(),
+            options.Likelihood);
     }
 
     /// <summary>Checks the architecture options; the input size too when known (at Fit), not when unknown (when the trainer is created).</summary>
@@ -96,8 +99,15 @@ internal sealed record VaeNetworkSpec(VaeArchitecture Kind, int InputSize, int[]
     /// <summary>The layers, named as PyTorch modules would be: the report's names for the MLP, enc_*/dec_* for the convolutional VAE.</summary>
     public VaeLayers Layers => Kind == VaeArchitecture.Convolutional ? ConvolutionalLayers() : MlpLayers();
 
-    /// <summary>Every parameter tensor in creation order: what named_parameters() returns and what the files hold.</summary>
-    public IReadOnlyList<TensorShape> Layout => Layers.All.SelectMany(layer => layer.Tensors()).ToList();
+    /// <summary>
+    /// Every parameter tensor in creation order: what named_parameters() returns and what the files hold; for the
+    /// Gaussian likelihood then decoder_log_var and the standardization's mean and std (each [input size]).
+    /// </summary>
+    public IReadOnlyList<TensorShape> Layout => Layers.All.SelectMany(layer => layer.Tensors()).Concat(GaussianTensors()).ToList();
+
+    private IEnumerable<TensorShape> GaussianTensors() => Likelihood == VaeLikelihood.Gaussian
+        ? [new(GaussianDecoder.LogVarianceName, [InputSize]), new(GaussianDecoder.MeanName, [InputSize]), new(GaussianDecoder.StdName, [InputSize])]
+        : [];
 
     /// <summary>[channels, height, width] of the decoder's first feature maps (and of the encoder's last ones).</summary>
     public int[] FeatureMapShape => [ConvolutionChannels[^1], ImageShape![1] / SizeDivisor, ImageShape[2] / SizeDivisor];
@@ -109,7 +119,7 @@ internal sealed record VaeNetworkSpec(VaeArchitecture Kind, int InputSize, int[]
 
     /// <summary>Value equality (a record compares arrays by reference).</summary>
     public bool Equals(VaeNetworkSpec? other)
-        => other is not null && Kind == other.Kind && InputSize == other.InputSize && LatentDimension == other.LatentDimension
+        => other is not null && Kind == other.Kind && InputSize == other.InputSize && LatentDimension == other.LatentDimension && Likelihood == other.Likelihood
             && HiddenSizes.SequenceEqual(other.HiddenSizes)
             && (ImageShape is null ? other.ImageShape is null : other.ImageShape is not null && ImageShape.SequenceEqual(other.ImageShape));
 

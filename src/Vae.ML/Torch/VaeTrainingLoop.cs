@@ -116,7 +116,7 @@ internal static class VaeTrainingLoop
                 var x = batches.Current;
                 optimizer.zero_grad();
                 var (logits, mu, logVar) = network.forward(x, noiseGenerator);
-                var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, klWeight);
+                var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, klWeight, model.Gaussian);
                 loss.backward();
 
                 // Checked before the update, so a bad batch never reaches the weights. Reading the loss is the one
@@ -306,11 +306,14 @@ internal static class VaeTrainingLoop
     {
         var parameters = model.GetParameters();
         var states = optimizer.state_dict().State;
-        var adam = new List<AdamParameterState>(parameters.Count);
-        for (var i = 0; i < parameters.Count; i++)
+
+        // Adam's states follow named_parameters(); GetParameters() follows the file layout (and adds the standardization).
+        var names = model.Network.named_parameters().Select(p => p.name).ToList();
+        var adam = new List<AdamParameterState>(names.Count);
+        for (var i = 0; i < names.Count; i++)
         {
             var state = (Adam.State)states[i];
-            adam.Add(new AdamParameterState(parameters[i].Name, state.step, ToArray(state.exp_avg), ToArray(state.exp_avg_sq)));
+            adam.Add(new AdamParameterState(names[i], state.step, ToArray(state.exp_avg), ToArray(state.exp_avg_sq)));
         }
 
         return new VaeTrainingState(epoch, history.ToArray(), parameters, adam, GeneratorState(cpu), device is null ? null : GeneratorState(device), best);
@@ -411,9 +414,9 @@ internal static class VaeTrainingLoop
             using var scope = torch.NewDisposeScope();
             var x = model.ToDevice(data.RowSpan(start, rows), rows, data.Width);
             var (logits, mu, logVar) = network.forward(x, generator);
-            sampled += VaeLoss.Batch(logits, x, mu, logVar, beta).Total.item<float>();
+            sampled += VaeLoss.Batch(logits, x, mu, logVar, beta, model.Gaussian).Total.item<float>();
             var meanLogits = network.DecodeLogits(mu);
-            atMean += VaeLoss.Batch(meanLogits, x, mu, logVar, beta).Total.item<float>();
+            atMean += VaeLoss.Batch(meanLogits, x, mu, logVar, beta, model.Gaussian).Total.item<float>();
         }
 
         return (sampled / data.Rows, atMean / data.Rows);

@@ -65,7 +65,8 @@ public class AnomalySampleTests
         Cli.Result result = Cli.Run("anomaly", "--seeds", "2", "--epochs", "3", "--out", folder.Path);
 
         result.ExitCode.Should().Be(0, result.Error);
-        result.Output.Should().Contain("| VAE (Vae.ML) |").And.Contain("| VAE, unclamped |").And.Contain("| RandomizedPca (ML.NET) |").And.Contain("mean ± sd");
+        result.Output.Should().Contain("| VAE Gaussian (Vae.ML), raw features |").And.Contain("| VAE Bernoulli, min-max unclamped |")
+            .And.Contain("| RandomizedPca (ML.NET), min-max |").And.Contain("mean ± sd");
         string table = File.ReadAllText(folder.File(AnomalyCommand.TableFileName));
         table.Should().Contain("| seed 0 | seed 1 | mean ± sd |").And.Contain("vae-ml anomaly --seeds 2");
         using SKBitmap figure = SKBitmap.Decode(folder.File(AnomalyCommand.RocFileName));

@@ -64,7 +64,7 @@ public class ArchitecturePersistenceTests
 
         using var stream = File.OpenRead(path);
         var header = Safetensors.ReadHeader(stream, stream.Length, path);
-        header.Metadata.Should().Contain("vae_ml_format_version", "3").And.Contain("architecture", "convolutional")
+        header.Metadata.Should().Contain("vae_ml_format_version", "4").And.Contain("architecture", "convolutional")
             .And.Contain("image_shape", "1,8,8").And.Contain("input_size", "64").And.Contain("hidden_sizes", "12");
         header.Entries.Select(e => e.Name).Should().StartWith(["enc_conv1.weight", "enc_conv1.bias"]).And.Contain("dec_deconv3.weight");
 

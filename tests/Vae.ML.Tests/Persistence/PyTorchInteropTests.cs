@@ -108,7 +108,7 @@ public class PyTorchInteropTests(Xunit.Abstractions.ITestOutputHelper output)
         result.RootElement.GetProperty("rows").GetInt32().Should().Be(300);
         // The saved model is PyTorch's state_dict as it is, and its checksum is what hashlib computes over the data.
         var metadata = result.RootElement.GetProperty("metadata");
-        metadata.GetProperty("vae_ml_format_version").GetString().Should().Be("3");
+        metadata.GetProperty("vae_ml_format_version").GetString().Should().Be("4");
         metadata.GetProperty("tensors_sha256").GetString().Should().Be(result.RootElement.GetProperty("data_sha256").GetString());
     }
 

@@ -94,7 +94,7 @@ public class VaeModelFormatTests
         (8 + headerLength).Should().Be((8 + headerLength + 7) / 8 * 8, "the data starts 8-byte aligned");
         using var header = JsonDocument.Parse(bytes.AsMemory(8, headerLength));
         var metadata = header.RootElement.GetProperty("__metadata__").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
-        metadata.Should().Contain("format", "pt").And.Contain("vae_ml_format_version", "3").And.Contain("architecture", "mlp").And.Contain("input_size", "64")
+        metadata.Should().Contain("format", "pt").And.Contain("vae_ml_format_version", "4").And.Contain("architecture", "mlp").And.Contain("likelihood", "bernoulli").And.Contain("input_size", "64")
             .And.Contain("hidden_sizes", "8").And.Contain("latent_dimension", "3").And.Contain("beta", "0.75")
             .And.Contain("feature_column", "Features").And.Contain("latent_column", "Z").And.Contain("score_column", "Anomaly");
         metadata["library"].Should().StartWith("Vae.ML ");
@@ -197,12 +197,12 @@ public class VaeModelFormatTests
     [Fact]
     public void A_newer_format_version_asks_for_a_newer_Vae_ML()
     {
-        var file = Rewrite(SavedModelBytes(out var path, out var scratch), metadata => metadata["vae_ml_format_version"] = "4");
+        var file = Rewrite(SavedModelBytes(out var path, out var scratch), metadata => metadata["vae_ml_format_version"] = "5");
         using (scratch)
         {
             File.WriteAllBytes(path, file);
             FluentActions.Invoking(() => VaeTransformer.Load(new MLContext(), path)).Should().Throw<InvalidDataException>()
-                .WithMessage($"'{Path.GetFullPath(path)}' uses Vae.ML model format version 4; this Vae.ML (Vae.ML *) reads versions 1 to 3. Load it with a newer Vae.ML.");
+                .WithMessage($"'{Path.GetFullPath(path)}' uses Vae.ML model format version 5; this Vae.ML (Vae.ML *) reads versions 1 to 4. Load it with a newer Vae.ML.");
         }
     }
 
