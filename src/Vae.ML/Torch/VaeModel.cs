@@ -264,6 +264,16 @@ internal sealed class VaeModel : IDisposable
         }
     }
 
+    /// <summary>Runs <paramref name="work"/> under the forward lock, as <see cref="Infer"/> does (for evaluations kept in their own files).</summary>
+    internal T UnderForwardLock<T>(Func<T> work)
+    {
+        lock (_forwardLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return work();
+        }
+    }
+
     /// <summary>Decodes rows × LatentDimension latents into rows × InputSize probabilities, or Gaussian means in raw units (NaN rows for non-finite latents).</summary>
     public void Decode(ReadOnlySpan<float> latents, int rows, Span<float> output)
     {
