@@ -194,7 +194,7 @@ internal static class VaeCli
 
         ReadabilitySummary readability = ReadabilityStep.Measure(run, model);
         context.WriteLine(ReadabilityStep.Describe(readability));
-        ReportMetrics metrics = run.BuildMetrics(trained, separation, readability);
+        ReportMetrics metrics = run.BuildMetrics(trained, separation, readability, nllSamples: [1, 200]);
         metrics.Save(run.OutputPath("metrics.json"));
         List<FigureEntry> figures = results.Where(r => r.Figure is not null).Select(r => r.Figure!).ToList();
         List<string> notes = results.Where(r => r.Note is not null).Select(r => r.Note!).ToList();

@@ -88,10 +88,11 @@ internal static class ReportFigures
     }
 
     /// <summary>
-    /// Scatter of latent means coloured by digit. Uses the first two of <paramref name="dimensions"/> latent
-    /// dimensions (the title says so when there are more).
+    /// Scatter of latent means coloured by class. Uses the first two of <paramref name="dimensions"/> latent
+    /// dimensions (the title says so when there are more). The legend names each label by <paramref name="classNames"/>
+    /// (e.g. Fashion-MNIST's "Ankle boot"), or by its number when null.
     /// </summary>
-    public static void SaveLatentSpace(string path, ReadOnlySpan<float> latents, int dimensions, ReadOnlySpan<byte> labels)
+    public static void SaveLatentSpace(string path, ReadOnlySpan<float> latents, int dimensions, ReadOnlySpan<byte> labels, IReadOnlyList<string>? classNames = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(dimensions, 2);
         if (latents.Length != (long)labels.Length * dimensions)
@@ -132,7 +133,7 @@ internal static class ReportFigures
             // Legend symbols are drawn bigger and opaque than the points so that colours stay readable.
             legend.Add(new LegendItem
             {
-                LabelText = digit.ToString(CultureInfo.InvariantCulture),
+                LabelText = ClassName(digit, classNames),
                 MarkerShape = MarkerShape.FilledCircle,
                 MarkerSize = 12,
                 MarkerFillColor = palette.GetColor(digit),
@@ -147,8 +148,9 @@ internal static class ReportFigures
         plot.SavePng(EnsureFolder(path), LatentSpaceWidth, LatentSpaceHeight);
     }
 
-    /// <summary>A row of test originals over a row of their reconstructions, each column labelled with its digit.</summary>
-    public static void SaveReconstructions(string path, ReadOnlySpan<float> originals, ReadOnlySpan<float> reconstructions, ReadOnlySpan<byte> labels)
+    /// <summary>A row of test originals over a row of their reconstructions, each column labelled with its class (its digit when <paramref name="classNames"/> is null).</summary>
+    public static void SaveReconstructions(string path, ReadOnlySpan<float> originals, ReadOnlySpan<float> reconstructions, ReadOnlySpan<byte> labels,
+        IReadOnlyList<string>? classNames = null)
     {
         int count = labels.Length;
         if (originals.Length != reconstructions.Length)
@@ -163,10 +165,14 @@ internal static class ReportFigures
         {
             Title = "Test images (top) and their reconstructions (bottom)",
             RowLabels = ["Original", "Reconstruction"],
-            ColumnLabels = labels.ToArray().Select(l => $"digit {l}").ToArray(),
+            ColumnLabels = labels.ToArray().Select(l => classNames is null ? $"digit {l}" : ClassName(l, classNames)).ToArray(),
         };
         grid.SavePng(path, pixels, 2, count);
     }
+
+    /// <summary>The name of label <paramref name="label"/>: from <paramref name="classNames"/> when it has one, else the number.</summary>
+    public static string ClassName(int label, IReadOnlyList<string>? classNames)
+        => classNames is not null && label < classNames.Count ? classNames[label] : label.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>A <paramref name="side"/> x <paramref name="side"/> grid of images decoded from z ~ N(0, I).</summary>
     public static void SaveGeneratedSamples(string path, ReadOnlySpan<float> samples, int side)

