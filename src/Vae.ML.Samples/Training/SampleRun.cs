@@ -193,13 +193,17 @@ internal sealed class SampleRun
     }
 
     /// <summary>The test images' NLL (IWAE bound with <paramref name="samples"/> samples), seeded with the run's seed.</summary>
-    public NllEstimate MeasureTestNll(VaeTransformer model, int samples)
+    /// <param name="model">The model to evaluate.</param>
+    /// <param name="samples">Importance samples k per image.</param>
+    /// <param name="images">Only the first N test images (the estimate says how many); null for all.</param>
+    public NllEstimate MeasureTestNll(VaeTransformer model, int samples, int? images = null)
     {
         var stopwatch = Stopwatch.StartNew();
-        double logLikelihood = model.LogLikelihood(TestImages.ToDataView(MLContext), samples, Settings.Seed);
-        var estimate = new NllEstimate(samples, TestImages.Labels.Length, -logLikelihood, stopwatch.Elapsed.TotalSeconds);
+        MnistImages test = images is int n && n < TestImages.Count ? TestImages.Take(n) : TestImages;
+        double logLikelihood = model.LogLikelihood(test.ToDataView(MLContext), samples, Settings.Seed);
+        var estimate = new NllEstimate(samples, test.Count, -logLikelihood, stopwatch.Elapsed.TotalSeconds);
         context.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Test NLL (IWAE, k = {samples}): {estimate.Nll:F2} nats per image ({estimate.Seconds:F1} s)."));
+            $"Test NLL (IWAE, k = {samples}, {estimate.Images:N0} images): {estimate.Nll:F2} nats per image ({estimate.Seconds:F1} s)."));
         return estimate;
     }
 
