@@ -33,15 +33,26 @@ internal sealed class Experiments(ExperimentRuns runs, CliContext context)
     public void Run(string name)
     {
         var stopwatch = Stopwatch.StartNew();
-        string body = name switch
+        string body;
+        try
         {
-            "latent" => Latent(),
-            "beta" => Beta(),
-            "arch" => Architecture(),
-            "fashion" => Fashion(),
-            "ood" => OutOfDistribution(),
-            _ => throw new ArgumentOutOfRangeException(nameof(name), name, $"Unknown experiment; expected one of {string.Join(", ", ExperimentSettings.Names)}."),
-        };
+            body = name switch
+            {
+                "latent" => Latent(),
+                "beta" => Beta(),
+                "arch" => Architecture(),
+                "fashion" => Fashion(),
+                "ood" => OutOfDistribution(),
+                _ => throw new ArgumentOutOfRangeException(nameof(name), name, $"Unknown experiment; expected one of {string.Join(", ", ExperimentSettings.Names)}."),
+            };
+        }
+        catch (DatasetUnavailableException e)
+        {
+            // A data set that cannot be had is a result worth recording (offline machines); the other experiments go on.
+            context.Error.WriteLine($"experiment {name} not run: {e.Message}");
+            body = $"## {name}\n\nNot run: a data set was unavailable: {e.Message.Split('\n')[0].Trim()}\n\n";
+        }
+
         var section = new StringBuilder(body);
         section.AppendLine(F($"_Ran {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC in {stopwatch.Elapsed.TotalMinutes:F1} min (cached runs reused) with `{context.CommandLine}`: {S.Describe()}._"));
         section.AppendLine();
