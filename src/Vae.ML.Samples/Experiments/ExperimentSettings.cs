@@ -6,7 +6,7 @@ namespace Vae.ML.Samples.Experiments;
 internal sealed record ExperimentSettings
 {
     /// <summary>Names of the experiments, in the order the document lists them.</summary>
-    public static readonly string[] Names = ["latent", "beta", "arch", "fashion", "ood"];
+    public static readonly string[] Names = ["anchor", "latent", "beta", "arch", "fashion", "ood"];
 
     public required string OutputDirectory { get; init; }
     public required string DocPath { get; init; }
@@ -27,6 +27,9 @@ internal sealed record ExperimentSettings
     public required string Device { get; init; }
     public string? MnistDirectory { get; init; }
     public string? FashionDirectory { get; init; }
+
+    /// <summary>The model whose log-likelihood the anchor section cross-checks with PyTorch; null: the report configuration's run (MNIST, latent 2, seed 0).</summary>
+    public string? AnchorModel { get; init; }
 
     /// <summary>The tiny mode's sizes (CI: proves every experiment runs end to end, measures nothing).</summary>
     public ExperimentSettings AsTiny() => this with

@@ -24,13 +24,27 @@ internal static class ExperimentsCommand
         var convSeeds = new Option<int>("--conv-seeds") { Description = "Seeds of the convolutional runs.", DefaultValueFactory = _ => 3 };
         var convTrainLimit = new Option<int?>("--conv-train-limit") { Description = "Train the convolutional runs on the first N training images only (the table says so).", HelpName = "N" };
         var nllSamples = new Option<int>("--nll-samples") { Description = "Importance samples k of the test NLL (IWAE bound).", DefaultValueFactory = _ => 200 };
+        var trainLimit = new Option<int?>("--train-limit") { Description = "Train every run on the first N training images only (a compute budget; every section says so).", HelpName = "N" };
+        var testLimit = new Option<int?>("--test-limit") { Description = "Evaluate on the first N test images only (every section says so).", HelpName = "N" };
         var nllImages = new Option<int?>("--nll-images") { Description = "Estimate each run's test NLL on the first N test images only (default: all); the document says so.", HelpName = "N" };
         var oodNllImages = new Option<int>("--ood-nll-images") { Description = "Test images per set whose NLL the out-of-distribution table estimates (the Score uses all).", DefaultValueFactory = _ => 10_000 };
         var output = new Option<string>("--out", "-o") { Description = "Folder for figures and cached runs.", DefaultValueFactory = _ => Path.Combine("docs", "report", "extended"), HelpName = "dir" };
         var doc = new Option<string>("--doc") { Description = "The markdown document to write.", DefaultValueFactory = _ => Path.Combine("docs", "report", "extended.md"), HelpName = "file" };
         var data = new Option<string?>("--data") { Description = "Folder of the MNIST files (default: $VAE_ML_DATA or ~/.cache/vae-ml/mnist).", HelpName = "dir" };
         var fashionData = new Option<string?>("--fashion-data") { Description = "Folder of the Fashion-MNIST files (default: $VAE_ML_FASHION_MNIST_DATA or ~/.cache/vae-ml/fashion-mnist).", HelpName = "dir" };
+        var anchorModel = new Option<string?>("--anchor-model") { Description = "Model (model.safetensors) whose test NLL the anchor section estimates with Vae.ML and with PyTorch on the same weights; default: the report configuration's run.", HelpName = "file" };
         var device = new Option<string>("--device") { Description = "Torch device: auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        foreach (var option in new Option[] { trainLimit, testLimit, convTrainLimit, nllImages })
+        {
+            option.Validators.Add(result =>
+            {
+                if (SampleOptions.TryGetValue(result, out int? value) && value < 1)
+                {
+                    result.AddError($"{option.Name} must be at least 1, got {value}.");
+                }
+            });
+        }
+
         foreach (var option in new[] { seeds, epochs, convSeeds, nllSamples, oodNllImages })
         {
             option.Validators.Add(result =>
@@ -53,7 +67,7 @@ internal static class ExperimentsCommand
         var command = new Command("experiments",
             "Run the report's future work - latent size 2/10/20/50, beta 0.5/1/2/4, MLP vs convolutional, Fashion-MNIST, out-of-distribution " +
             "detection - and write docs/report/extended.md with every table and figure (mean \u00b1 sd over --seeds, NLL by the IWAE bound).");
-        foreach (Option option in new Option[] { tiny, only, seeds, epochs, convEpochs, convSeeds, convTrainLimit, nllSamples, nllImages, oodNllImages, output, doc, data, fashionData, device })
+        foreach (Option option in new Option[] { tiny, only, seeds, epochs, trainLimit, testLimit, convEpochs, convSeeds, convTrainLimit, nllSamples, nllImages, oodNllImages, output, doc, data, fashionData, anchorModel, device })
         {
             command.Options.Add(option);
         }
@@ -71,12 +85,15 @@ internal static class ExperimentsCommand
                 ConvSeeds = parseResult.GetValue(convSeeds),
                 ConvTrainLimit = parseResult.GetValue(convTrainLimit),
                 NllSamples = parseResult.GetValue(nllSamples),
+                TrainLimit = parseResult.GetValue(trainLimit),
+                TestLimit = parseResult.GetValue(testLimit),
                 NllImages = parseResult.GetValue(nllImages),
                 OodNllImages = parseResult.GetValue(oodNllImages),
                 Tiny = false,
                 Device = parseResult.GetValue(device) ?? "auto",
                 MnistDirectory = parseResult.GetValue(data),
                 FashionDirectory = parseResult.GetValue(fashionData),
+                AnchorModel = parseResult.GetValue(anchorModel) is string anchor ? Path.GetFullPath(anchor) : null,
             };
             if (parseResult.GetValue(tiny))
             {

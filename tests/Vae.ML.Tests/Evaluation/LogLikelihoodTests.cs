@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Vae.ML.Datasets;
@@ -128,18 +125,7 @@ public class LogLikelihoodTests(MnistDataFixture mnist, ITestOutputHelper output
     {
         using var scratch = new ScratchDirectory();
         var weights = scratch.File("vae.safetensors");
-        var inputPath = scratch.File("inputs.f32");
         vae.ExportSafetensors(weights);
-        File.WriteAllBytes(inputPath, MemoryMarshal.AsBytes(inputs.AsSpan()).ToArray());
-        var start = new ProcessStartInfo(PyTorchFactAttribute.Python,
-            [Path.Combine(AppContext.BaseDirectory, "Evaluation", "pytorch_iwae.py"), weights, inputPath, "--samples", samples.ToString(), "--seed", "0"])
-        { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var process = Process.Start(start)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        process.ExitCode.Should().Be(0, $"the PyTorch script failed: {errors.Result}");
-        using var result = JsonDocument.Parse(stdout);
-        return result.RootElement.GetProperty("log_likelihood").GetDouble();
+        return global::Vae.ML.Samples.Experiments.PyTorchIwae.LogLikelihood(PyTorchFactAttribute.Python, weights, inputs, samples, seed: 0);
     }
 }

@@ -20,7 +20,7 @@ public class ExperimentsCommandTests(MnistDataFixture mnist)
         result.ExitCode.Should().Be(0, result.Error);
         string text = File.ReadAllText(doc);
         text.Should().Contain("TINY MODE");
-        foreach (string heading in new[] { "## Latent size", "## \u03b2-VAE", "## Architecture", "## Out-of-distribution" })
+        foreach (string heading in new[] { "## Log-likelihood", "## Latent size", "## \u03b2-VAE", "## Architecture", "## Out-of-distribution" })
         {
             text.Should().Contain(heading);
         }
