@@ -32,8 +32,12 @@ internal static class VaeOnnxExporter
         var networkInput = spec.Likelihood == VaeLikelihood.Gaussian ? Standardize(graph, x) : x;
         var (mu, logVariance) = Encoder(graph, spec, networkInput);
         var decoded = Decoder(graph, spec, mu);
-        var (reconstruction, reconstructionTerm) = spec.Likelihood == VaeLikelihood.Gaussian
-            ? GaussianOutputs(graph, decoded, networkInput, parameters[GaussianDecoder.StdName].Values)
+        // Σ log std turns the density of the standardized row into that of the raw row: a constant of the model.
+        double? logStdSum = spec.Likelihood == VaeLikelihood.Gaussian
+            ? new FeatureStandardization(parameters[GaussianDecoder.MeanName].Values, parameters[GaussianDecoder.StdName].Values).LogStdSum
+            : null;
+        var (reconstruction, reconstructionTerm) = logStdSum is double offset
+            ? GaussianOutputs(graph, decoded, networkInput, offset)
             : BernoulliOutputs(graph, decoded, networkInput);
         var score = Score(graph, reconstructionTerm, mu, logVariance, snapshot.Beta);
 
@@ -54,7 +58,7 @@ internal static class VaeOnnxExporter
         return graph.ToModel(
             $"Vae.ML VAE {spec.Describe()}, {spec.Likelihood} likelihood: input '{columns.Feature}' [N, {spec.InputSize}] → " +
             $"'{columns.Latent}', '{columns.LatentLogVariance}', '{columns.Reconstruction}', '{columns.Score}', as VaeTransformer.Transform computes them.",
-            Metadata(snapshot));
+            Metadata(snapshot, logStdSum));
     }
 
     /// <summary>(x − mean) / std per feature, as <see cref="FeatureStandardization.Standardize"/> (identity values when off).</summary>
@@ -143,7 +147,7 @@ internal static class VaeOnnxExporter
     /// Σ ½[(x − μ)²·exp(−log σ²) + log σ² + log 2π] + Σ log std, log σ² floored at <see cref="GaussianDecoder.MinLogVariance"/>,
     /// in the same order of operations as the libtorch path.
     /// </summary>
-    private static (string Reconstruction, string Term) GaussianOutputs(OnnxGraphBuilder graph, string mean, string standardizedX, float[] std)
+    private static (string Reconstruction, string Term) GaussianOutputs(OnnxGraphBuilder graph, string mean, string standardizedX, double logStdSum)
     {
         var reconstruction = graph.Node("Add", "gaussian", [graph.Node("Mul", "gaussian", [mean, GaussianDecoder.StdName]), GaussianDecoder.MeanName]);
         var logVariance = graph.Node("Max", "gaussian", [GaussianDecoder.LogVarianceName, graph.Scalar("min_log_variance", (float)GaussianDecoder.MinLogVariance)]);
@@ -152,10 +156,7 @@ internal static class VaeOnnxExporter
         var scaled = graph.Node("Mul", "gaussian", [squared, graph.Node("Exp", "gaussian", [graph.Node("Neg", "gaussian", [logVariance])])]);
         var perFeature = graph.Node("Mul", "gaussian",
             [graph.Node("Add", "gaussian", [graph.Node("Add", "gaussian", [scaled, logVariance]), graph.Scalar("log_two_pi", LogTwoPi)]), graph.Scalar("half", 0.5f)]);
-
-        // Σ log std turns the density of the standardized row into that of the raw row; a constant of the model.
-        var logStdSum = (float)new FeatureStandardization(new float[std.Length], std).LogStdSum;
-        var term = graph.Node("Add", "gaussian", [RowSum(graph, perFeature, "gaussian"), graph.Scalar("log_std_sum", logStdSum)]);
+        var term = graph.Node("Add", "gaussian", [RowSum(graph, perFeature, "gaussian"), graph.Scalar("log_std_sum", (float)logStdSum)]);
         return (reconstruction, term);
     }
 
@@ -173,7 +174,8 @@ internal static class VaeOnnxExporter
     private static string RowSum(OnnxGraphBuilder graph, string value, string scope)
         => graph.Node("ReduceSum", scope, [value, graph.Int64s($"{scope}_axis", 1)], Int("keepdims", 0));
 
-    private static IEnumerable<KeyValuePair<string, string>> Metadata(VaeSnapshot snapshot)
+    /// <summary>What the model is, as ONNX metadata_props; "vae.score_offset" is the Gaussian score's constant Σ log std (the scale a score near 0 is computed at).</summary>
+    private static IEnumerable<KeyValuePair<string, string>> Metadata(VaeSnapshot snapshot, double? logStdSum)
     {
         var spec = snapshot.Architecture;
         yield return new("vae.architecture", spec.Kind.ToString());
@@ -182,6 +184,11 @@ internal static class VaeOnnxExporter
         yield return new("vae.beta", snapshot.Beta.ToString("R", CultureInfo.InvariantCulture));
         yield return new("vae.input_size", spec.InputSize.ToString(CultureInfo.InvariantCulture));
         yield return new("vae.latent_dimension", spec.LatentDimension.ToString(CultureInfo.InvariantCulture));
+        if (logStdSum is double offset)
+        {
+            yield return new("vae.score_offset", offset.ToString("R", CultureInfo.InvariantCulture));
+        }
+
         if (spec.ImageShape is { } image)
         {
             yield return new("vae.image_shape", VaeNetworkSpec.FormatSizes(image));
