@@ -324,7 +324,7 @@ internal sealed class Experiments(ExperimentRuns runs, CliContext context)
         }
 
         var mnist = Seeds(seed => Mnist(2, 1, seed), S.Seeds);
-        md.AppendLine(F($"What it means: the same 2-D VAE ends at a test loss of {results.Average(r => r.TestLoss):F1} on Fashion-MNIST against {mnist.Average(r => r.TestLoss):F1} on MNIST (grey-level clothes cost a Bernoulli decoder more per pixel than pen strokes), and its 2-D code predicts the class with {100 * results.Average(r => r.KnnAccuracy):F1} % 5-NN accuracy against {100 * mnist.Average(r => r.KnnAccuracy):F1} % for the digits."));
+        md.AppendLine(F($"What it means: the same 2-D VAE ends at a test loss of {results.Average(r => r.TestLoss):F1} on Fashion-MNIST against {mnist.Average(r => r.TestLoss):F1} on MNIST, and its 2-D code predicts the class with {100 * results.Average(r => r.KnnAccuracy):F1} % 5-NN accuracy against {100 * mnist.Average(r => r.KnnAccuracy):F1} % for the digits."));
         md.AppendLine();
         return md.ToString();
     }
