@@ -26,11 +26,11 @@ internal static partial class NativeHeap
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
-            // musl and other C libraries have no malloc_trim: nothing to release.
+            // Not glibc (musl has neither libc.so.6 nor malloc_trim): nothing to release.
             Volatile.Write(ref _unavailable, 1);
         }
     }
 
-    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    [LibraryImport("libc.so.6", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
 }
