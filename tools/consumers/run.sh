@@ -8,7 +8,10 @@
 #      must write identical outputs.
 #   2. serving-app: Microsoft.ML + Microsoft.ML.OnnxTransformer + ONNX Runtime only (no TorchSharp, libtorch or
 #      Vae.ML, checked); scores app 1's rows from its ONNX file with ApplyOnnxModel and compares with app 1's output.
-# Prints both apps' published sizes. MNIST comes from ~/.cache/vae-ml/mnist (or $VAE_ML_DATA), fetched if missing.
+#   3. compat-app: Vae.ML with Microsoft.ML.TorchSharp 0.23.1 and TorchVision 0.107.0 in one app (`dotnet run`):
+#      Vae.ML trains, TorchVision runs, and Microsoft.ML.TorchSharp's TorchSharp calls resolve but for the known gap
+#      that the README names.
+# Prints app 1 and app 2's published sizes. MNIST comes from ~/.cache/vae-ml/mnist (or $VAE_ML_DATA), fetched if missing.
 #   tools/consumers/run.sh            (VAE_ML_CONSUMERS_KEEP=1 keeps the temporary folder and says where it is)
 set -euo pipefail
 
@@ -61,7 +64,8 @@ for file in Directory.Build.props Directory.Build.targets Directory.Packages.pro
 mkdir -p "$work/apps"
 cp -r "$templates/cpu-app" "$work/apps/cpu-app"
 cp -r "$templates/serving-app" "$work/apps/serving-app"
-sed -i "s/@VAE_ML_VERSION@/$version/g" "$work/apps/cpu-app/ConsumerCpuApp.csproj"
+cp -r "$templates/compat-app" "$work/apps/compat-app"
+sed -i "s/@VAE_ML_VERSION@/$version/g" "$work/apps/cpu-app/ConsumerCpuApp.csproj" "$work/apps/compat-app/ConsumerCompatApp.csproj"
 
 log "cpu-app: dotnet run"
 (cd "$work/apps/cpu-app" && dotnet run -c Release -p:VaeMlOnnx="$onnx_export" -- "$work/out-run")
@@ -88,5 +92,8 @@ if [ "$onnx_export" = "on" ]; then
 else
     echo "serving-app skipped: onnx_export=off in tools/consumers/run.sh"
 fi
+
+log "compat-app: Vae.ML + Microsoft.ML.TorchSharp + TorchVision (dotnet run)"
+(cd "$work/apps/compat-app" && dotnet run -c Release)
 
 log "published sizes: cpu-app ${cpu_size} MB, serving-app ${serving_size} MB"
