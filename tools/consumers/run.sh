@@ -15,8 +15,8 @@
 #   tools/consumers/run.sh            (VAE_ML_CONSUMERS_KEEP=1 keeps the temporary folder and says where it is)
 set -euo pipefail
 
-# The ONNX steps (ExportOnnx in app 1, the whole serving app). Switch on once VaeTransformer.ExportOnnx is on main.
-onnx_export=off
+# The ONNX steps (ExportOnnx in app 1, the whole serving app): the one switch for them, on or off.
+onnx_export=on
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 templates="$repo/tools/consumers"
