@@ -11,6 +11,8 @@
 #   3. compat-app: Vae.ML with Microsoft.ML.TorchSharp 0.23.1 and TorchVision 0.107.0 in one app (`dotnet run`):
 #      Vae.ML trains, TorchVision runs, and Microsoft.ML.TorchSharp's TorchSharp calls resolve but for the known gap
 #      that the README names.
+#   4. source-app: a ProjectReference to this repository's src/Vae.ML, built with `dotnet build -o DIR` and run;
+#      the build's ML.NET publicizer must not end up in DIR.
 # Prints app 1 and app 2's published sizes. MNIST comes from ~/.cache/vae-ml/mnist (or $VAE_ML_DATA), fetched if missing.
 #   tools/consumers/run.sh            (VAE_ML_CONSUMERS_KEEP=1 keeps the temporary folder and says where it is)
 set -euo pipefail
@@ -65,6 +67,8 @@ mkdir -p "$work/apps"
 cp -r "$templates/cpu-app" "$work/apps/cpu-app"
 cp -r "$templates/serving-app" "$work/apps/serving-app"
 cp -r "$templates/compat-app" "$work/apps/compat-app"
+cp -r "$templates/source-app" "$work/apps/source-app"
+sed -i "s#@VAE_ML_REPO@#$repo#g" "$work/apps/source-app/ConsumerSourceApp.csproj"
 sed -i "s/@VAE_ML_VERSION@/$version/g" "$work/apps/cpu-app/ConsumerCpuApp.csproj" "$work/apps/compat-app/ConsumerCompatApp.csproj"
 
 log "cpu-app: dotnet run"
@@ -95,5 +99,14 @@ fi
 
 log "compat-app: Vae.ML + Microsoft.ML.TorchSharp + TorchVision (dotnet run)"
 (cd "$work/apps/compat-app" && dotnet run -c Release)
+
+log "source-app: ProjectReference to src/Vae.ML, dotnet build -o DIR"
+(cd "$work/apps/source-app" && dotnet build -c Release -o "$work/source-out" -v quiet -nologo)
+if ls "$work/source-out" | grep -q 'Vae\.ML\.Build\.Publicizer'; then
+    echo "the ML.NET publicizer (a build tool) was copied into the app's output:" >&2
+    ls "$work/source-out" | grep 'Vae\.ML\.Build\.Publicizer' >&2
+    exit 1
+fi
+"$work/source-out/ConsumerSourceApp" "$work"
 
 log "published sizes: cpu-app ${cpu_size} MB, serving-app ${serving_size} MB"
