@@ -1,110 +1,24 @@
 using System.Buffers.Binary;
 using System.Formats.Tar;
 using System.IO.Compression;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
-using Vae.ML.Persistence;
 
 namespace Vae.ML.Datasets;
 
-/// <summary>One official Fashion-MNIST gzip file: name, size and the MD5 the data set (and torchvision) publish for it.</summary>
-internal sealed record FashionMnistGzipSpec(string Name, long Size, string Md5);
-
 /// <summary>
-/// The data directory as a store of the four official gzip files. They are kept compressed, because the data set
-/// publishes the MD5s of the .gz files only; <see cref="IdxReader"/> reads gzip directly.
+/// The four official gzip files with the sizes and MD5s the data set (and torchvision) publish for the .gz files. They
+/// are stored compressed, as published, so <see cref="MnistFileStore"/> verifies and places them like MNIST's raw files.
 /// </summary>
-internal sealed class FashionMnistOfficialFiles
+internal static class FashionMnistOfficialFiles
 {
-    public static IReadOnlyList<FashionMnistGzipSpec> Specs { get; } =
+    public static IReadOnlyList<MnistFileSpec> Specs { get; } =
     [
         new("train-images-idx3-ubyte.gz", 26_421_880, "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
         new("train-labels-idx1-ubyte.gz", 29_515, "25c81989df183df01b3e8a0aad5dffbe"),
         new("t10k-images-idx3-ubyte.gz", 4_422_102, "bef4ecab320f06d8554ea6380940ec79"),
         new("t10k-labels-idx1-ubyte.gz", 5_148, "bb300cfdad3c16e7a12a480ee83cd310"),
     ];
-
-    private readonly ILogger _logger;
-    private readonly List<FashionMnistGzipSpec> _missing = [.. Specs];
-
-    public FashionMnistOfficialFiles(string directory, ILogger logger)
-    {
-        Directory = directory;
-        _logger = logger;
-    }
-
-    public string Directory { get; }
-
-    public IReadOnlyList<FashionMnistGzipSpec> Missing => _missing;
-
-    /// <summary>Accepts the official files already in the directory; records why others are not usable.</summary>
-    public void ScanDirectory(List<string> problems)
-    {
-        foreach (var file in _missing.ToArray())
-        {
-            string path = Path.Combine(Directory, file.Name);
-            if (!File.Exists(path))
-            {
-                problems.Add($"data directory: '{file.Name}' not present");
-                continue;
-            }
-
-            using var stream = File.OpenRead(path);
-            string? problem = Check(file, stream);
-            if (problem is null)
-            {
-                _missing.Remove(file);
-            }
-            else
-            {
-                _logger.LogWarning("Fashion-MNIST file {Path} is rejected: {Problem}.", path, problem);
-                problems.Add($"data directory: '{path}' rejected: {problem}");
-            }
-        }
-    }
-
-    /// <summary>Stores <paramref name="content"/> as <paramref name="file"/> when its size and MD5 are the official ones.</summary>
-    public void Place(FashionMnistGzipSpec file, Stream content, string source)
-    {
-        AtomicFile.Write(Path.Combine(Directory, file.Name), temporary =>
-        {
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-            var buffer = new byte[1 << 16];
-            long total = 0;
-            int read;
-            while ((read = content.Read(buffer)) > 0)
-            {
-                total += read;
-                if (total > file.Size)
-                {
-                    throw new InvalidDataException($"{source}: {file.Name} is longer than the official {file.Size} bytes");
-                }
-
-                hash.AppendData(buffer, 0, read);
-                temporary.Write(buffer, 0, read);
-            }
-
-            string md5 = Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
-            if (total != file.Size || md5 != file.Md5)
-            {
-                throw new InvalidDataException($"{source}: {file.Name} has {total} bytes and MD5 {md5}; expected {file.Size} bytes and MD5 {file.Md5}");
-            }
-        });
-        _missing.Remove(file);
-        _logger.LogInformation("Fashion-MNIST file {File} obtained from {Source}, MD5 verified.", file.Name, source);
-    }
-
-    private static string? Check(FashionMnistGzipSpec file, Stream stream)
-    {
-        if (stream.Length != file.Size)
-        {
-            return $"size {stream.Length} bytes, expected {file.Size}";
-        }
-
-        string md5 = Convert.ToHexString(MD5.HashData(stream)).ToLowerInvariant();
-        return md5 == file.Md5 ? null : $"MD5 {md5}, expected {file.Md5}";
-    }
 }
 
 /// <summary>An official HTTP(S) mirror of the gzip files; skipped as a whole when it does not answer within the response timeout.</summary>
@@ -125,8 +39,8 @@ internal sealed class FashionMnistMirror
 
     public string Name => _baseUri.ToString();
 
-    /// <summary>Fetches the missing files into <paramref name="store"/>; adds one line per failure to <paramref name="problems"/>.</summary>
-    public void Fetch(FashionMnistOfficialFiles store, List<string> problems)
+    /// <summary>Fetches the missing files into <paramref name="store"/> (verified there); adds one line per failure to <paramref name="problems"/>.</summary>
+    public void Fetch(MnistFileStore store, List<string> problems)
     {
         using var client = new HttpClient(_createHandler(), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         foreach (var file in store.Missing.ToArray())
@@ -145,7 +59,7 @@ internal sealed class FashionMnistMirror
                 download.CancelAfter(_downloadTimeout);
                 using var abort = download.Token.Register(response.Dispose);
                 using var body = response.Content.ReadAsStream(download.Token);
-                store.Place(file, body, uri.ToString());
+                store.TryPlace(file, body, uri.ToString());
             }
             catch (OperationCanceledException)
             {

@@ -146,8 +146,8 @@ public static class FashionMnist
         {
             Directory.CreateDirectory(directory);
             var tried = new List<string>();
-            var official = new FashionMnistOfficialFiles(directory, logger);
-            official.ScanDirectory(tried);
+            var official = new MnistFileStore(directory, FashionMnistOfficialFiles.Specs, logger);
+            official.ScanDirectory();
             string derivedDirectory = Path.Combine(directory, DerivedFolderName);
             bool derivedCached = FashionMnistNpmSplit.IsCached(derivedDirectory, logger);
             if (official.Missing.Count > 0 && !derivedCached)
@@ -163,6 +163,7 @@ public static class FashionMnist
                 }
             }
 
+            tried.AddRange(official.Problems);
             if (official.Missing.Count == 0)
             {
                 logger.LogInformation("Fashion-MNIST: the official files, MD5 verified, in {Directory}.", directory);
