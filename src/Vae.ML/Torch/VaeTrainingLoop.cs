@@ -85,8 +85,13 @@ internal static class VaeTrainingLoop
 
         var totalBatches = (int)((train.Rows + settings.BatchSize - 1) / settings.BatchSize);
 
-        // Data that fits is uploaded once; each batch is then an index_select of a fresh permutation.
-        using var resident = train is FeatureMatrix matrix ? model.ToDevice(matrix.Values, matrix.Rows, matrix.Width) : null;
+        // Data that fits is resident; each batch is then an index_select of a fresh permutation. On the CPU without
+        // standardization the network takes the rows as read (no second copy); otherwise they are uploaded once.
+        var matrix = train as FeatureMatrix;
+        using var uploaded = matrix is not null && (model.Device.type != DeviceType.CPU || model.Standardization is not null)
+            ? model.ToDevice(matrix.AllValues, matrix.Rows, matrix.Width)
+            : null;
+        var resident = uploaded ?? matrix?.Values;
 
         for (var epoch = firstEpoch; epoch <= settings.Epochs && !earlyStopping.ShouldStop; epoch++)
         {
