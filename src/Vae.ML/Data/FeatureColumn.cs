@@ -267,13 +267,17 @@ internal sealed class StreamedFeatures(IDataView data, string columnName, int wi
         var random = new Random(seed);
         var poolRows = batchSize * PoolBatches;
         var pool = new float[poolRows * Width];
+
+        // One batch array for the whole epoch (the loop copies each batch into a tensor before asking for the next):
+        // a fresh 400 KB array per batch went to the large-object heap, which only a gen-2 GC gives back.
+        var batchBuffer = new float[batchSize * Width];
         var filled = 0;
         foreach (var row in FeatureColumn.ReadRows(data, columnName, Width, dataName, throwIfCancelled, data.CanShuffle ? new Random(seed) : null, likelihood))
         {
             row.CopyTo(pool.AsSpan(filled * Width, Width));
             if (++filled == poolRows)
             {
-                foreach (var batch in Drain(pool, filled, batchSize, random))
+                foreach (var batch in Drain(pool, filled, batchSize, random, batchBuffer))
                 {
                     yield return batch;
                 }
@@ -282,20 +286,19 @@ internal sealed class StreamedFeatures(IDataView data, string columnName, int wi
             }
         }
 
-        foreach (var batch in Drain(pool, filled, batchSize, random))
+        foreach (var batch in Drain(pool, filled, batchSize, random, batchBuffer))
         {
             yield return batch;
         }
     }
 
-    private IEnumerable<FeatureBatch> Drain(float[] pool, int filled, int batchSize, Random random)
+    private IEnumerable<FeatureBatch> Drain(float[] pool, int filled, int batchSize, Random random, float[] buffer)
     {
         var order = Enumerable.Range(0, filled).ToArray();
         random.Shuffle(order);
         for (var start = 0; start < filled; start += batchSize)
         {
             var count = Math.Min(batchSize, filled - start);
-            var buffer = new float[count * Width];
             for (var i = 0; i < count; i++)
             {
                 pool.AsSpan(order[start + i] * Width, Width).CopyTo(buffer.AsSpan(i * Width, Width));

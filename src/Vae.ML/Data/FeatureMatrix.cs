@@ -11,7 +11,10 @@ internal interface ITrainingFeatures
     /// <summary>Number of rows.</summary>
     long Rows { get; }
 
-    /// <summary>The rows in an order shuffled by <paramref name="seed"/>, in batches of at most <paramref name="batchSize"/> rows.</summary>
+    /// <summary>
+    /// The rows in an order shuffled by <paramref name="seed"/>, in batches of at most <paramref name="batchSize"/> rows.
+    /// A batch's array is reused for the next one: use it before moving on.
+    /// </summary>
     IEnumerable<FeatureBatch> ReadShuffled(int batchSize, int seed);
 }
 
@@ -62,10 +65,10 @@ internal sealed class FeatureMatrix : ITrainingFeatures, IDisposable
     {
         var order = Enumerable.Range(0, Rows).ToArray();
         new Random(seed).Shuffle(order);
+        var buffer = new float[Math.Min(batchSize, Rows) * Width];
         for (var start = 0; start < Rows; start += batchSize)
         {
             var count = Math.Min(batchSize, Rows - start);
-            var buffer = new float[count * Width];
             for (var i = 0; i < count; i++)
             {
                 RowSpan(order[start + i], 1).CopyTo(buffer.AsSpan(i * Width, Width));
