@@ -70,6 +70,11 @@ internal static class OnnxServing
         CancellationToken cancellationToken)
     {
         int width = model.InputSize;
+        if (sizes.Calls < 1 || sizes.Rows < 1 || sizes.Repeats < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(sizes), sizes, "The ONNX serving measure needs at least one call, one row and one repeat.");
+        }
+
         if (model.FeatureColumnName != Datasets.Mnist.FeaturesColumnName || rows.Length == 0 || rows.Length % width != 0)
         {
             throw new ArgumentException(
@@ -97,7 +102,7 @@ internal static class OnnxServing
 
         var ml = new MLContext(seed: 0);
         var batchView = new CyclingImagesView(rows, width, sizes.Rows);
-        ITransformer onnxTransformer = ml.Transforms.ApplyOnnxModel(new OnnxOptions
+        using OnnxTransformer onnxTransformer = ml.Transforms.ApplyOnnxModel(new OnnxOptions
         {
             ModelFile = onnxPath, InputColumns = [model.FeatureColumnName], OutputColumns = OutputColumns(model), IntraOpNumThreads = threads, InterOpNumThreads = 1,
         }).Fit(batchView);

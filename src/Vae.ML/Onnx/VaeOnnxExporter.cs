@@ -17,11 +17,21 @@ internal static class VaeOnnxExporter
 {
     private static readonly float LogTwoPi = (float)Math.Log(2 * Math.PI);
 
+    /// <summary>A protobuf message, and so an ONNX file without external data, cannot exceed 2 GiB.</summary>
+    private const long MaxWeightBytes = int.MaxValue - (16L << 20);
+
     public static ModelProto Export(VaeSnapshot snapshot)
     {
         var spec = snapshot.Architecture;
         var columns = snapshot.Columns;
         var parameters = snapshot.Parameters.ToDictionary(p => p.Name, p => (p.Shape, p.Values), StringComparer.Ordinal);
+        var weightBytes = parameters.Values.Sum(p => 4L * p.Values.Length);
+        if (weightBytes > MaxWeightBytes)
+        {
+            throw new NotSupportedException(
+                $"The VAE {spec.Describe()} has {weightBytes / (1 << 20):N0} MiB of weights; one ONNX file holds at most 2 GiB, and export with external data is not supported.");
+        }
+
         var graph = new OnnxGraphBuilder("vae");
         var x = graph.Input(columns.Feature, spec.InputSize);
         foreach (var (name, (shape, values)) in parameters)
