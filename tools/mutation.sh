@@ -4,6 +4,7 @@
 #
 #   tools/mutation.sh [Torch|Data|Persistence|root ...]      (default: all four)
 #   MUTATION_TESTS='FullyQualifiedName~Expectations' MUTATION_EXCLUDE='**/Torch/VaeModel.cs' tools/mutation.sh Torch
+#   MUTATION_LABEL=name (report folder, default the folder), MUTATION_ARGS="--log-to-file" (extra Stryker options)
 #
 # Stryker builds and overwrites assemblies in place, so it runs on a copy of the working tree (tracked and untracked,
 # not ignored files) under $MUTATION_WORK (default /tmp/vae-ml-mutation); only the reports come back, into
@@ -55,7 +56,7 @@ for folder in "${folders[@]}"; do
     mutate=(--mutate "$pattern")
     read -r -a excludes <<<"${MUTATION_EXCLUDE:-}"
     for excluded in "${excludes[@]}"; do mutate+=(--mutate "!$excluded"); done
-    out="$repo/artifacts/mutation/$folder"
+    out="$repo/artifacts/mutation/${MUTATION_LABEL:-$folder}"
     rm -rf "$out" && mkdir -p "$out"
     echo "== mutating $pattern (report: $out)"
     (cd tests/Vae.ML.Tests && dotnet dotnet-stryker --project Vae.ML.csproj --configuration Release --target-framework net10.0 \
