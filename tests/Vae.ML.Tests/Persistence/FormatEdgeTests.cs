@@ -60,6 +60,137 @@ public class FormatEdgeTests
         folder.FileNames().Should().BeEmpty();
     }
 
+    [Fact]
+    public void The_root_directory_names_no_file()
+    {
+        var write = () => AtomicFile.Write("/", stream => stream.WriteByte(1));
+
+        write.Should().Throw<ArgumentException>().Where(e => e.ParamName == "path");
+    }
+
+    [Fact]
+    public void The_stream_a_writer_gets_seeks_truncates_and_reports_like_the_file_behind_it()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.Path);
+        var target = folder.File("data.bin");
+        AtomicFile.Write(target, stream =>
+        {
+            stream.CanRead.Should().BeFalse();
+            stream.CanWrite.Should().BeTrue();
+            stream.CanSeek.Should().BeTrue();
+            stream.Write([1, 2, 3, 4, 5, 6]);
+            stream.Length.Should().Be(6);
+            stream.Position = 1;
+            stream.WriteByte(20);
+            stream.Seek(-1, SeekOrigin.End).Should().Be(5);
+            stream.WriteByte(60);
+            stream.SetLength(7);
+            stream.Position.Should().Be(6);
+            stream.Flush();
+            var read = () => stream.ReadByte();
+            read.Should().Throw<NotSupportedException>();
+        });
+
+        File.ReadAllBytes(target).Should().Equal(1, 20, 3, 4, 5, 60, 0);
+    }
+
+    [Fact]
+    public void A_writer_that_swallows_write_errors_fails_with_the_first_one_and_keeps_the_old_file()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.Path);
+        var target = folder.File("model.bin");
+        File.WriteAllBytes(target, [9, 9]);
+        var faults = 0;
+        var swallowing = () =>
+        {
+            using (AtomicFile.InterceptStreams(_ => new ThrowingStream(() => new IOException($"fault {++faults}"))))
+            {
+                AtomicFile.Write(target, stream =>
+                {
+                    foreach (var b in new byte[] { 1, 2 })
+                    {
+                        try
+                        {
+                            stream.WriteByte(b);
+                        }
+                        catch (IOException)
+                        {
+                            // A careless writer (ML.NET's zip writer was one) carries on.
+                        }
+                    }
+                });
+            }
+        };
+
+        swallowing.Should().Throw<IOException>().WithMessage($"Could not save '{target}' (fault 1)*")
+            .WithInnerException<IOException>().WithMessage("fault 1");
+        faults.Should().Be(2);
+        File.ReadAllBytes(target).Should().Equal(9, 9);
+        folder.FileNames().Should().Equal("model.bin");
+    }
+
+    [Fact]
+    public void An_IOException_that_already_names_the_file_is_passed_on_unchanged()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.Path);
+        var target = folder.File("model.bin");
+        var original = new IOException($"disk full while writing '{target}'");
+
+        var write = () => AtomicFile.Write(target, _ => throw original);
+
+        write.Should().Throw<IOException>().Which.Should().BeSameAs(original);
+        folder.FileNames().Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Interception_ends_with_its_scope_and_restores_an_outer_one()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.Path);
+        var seen = new List<string>();
+        using (AtomicFile.InterceptStreams(s => { seen.Add("outer"); return s; }))
+        {
+            using (AtomicFile.InterceptStreams(s => { seen.Add("inner"); return s; }))
+            {
+                AtomicFile.Write(folder.File("a"), s => s.WriteByte(1));
+            }
+
+            AtomicFile.Write(folder.File("b"), s => s.WriteByte(1));
+        }
+
+        AtomicFile.Write(folder.File("c"), s => s.WriteByte(1));
+        seen.Should().Equal("inner", "outer");
+    }
+
+    /// <summary>A file stream stand-in whose every write fails with a fresh exception.</summary>
+    private sealed class ThrowingStream(Func<Exception> fault) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => 0;
+
+        public override long Position { get => 0; set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => throw fault();
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
     private sealed class TwoColumns
     {
         public float B { get; set; }
