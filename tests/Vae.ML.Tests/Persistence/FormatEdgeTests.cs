@@ -32,6 +32,37 @@ public class FormatEdgeTests
         VaeCheckpoint.FileName(12345).Should().Be("checkpoint-epoch-12345.safetensors");
     }
 
+    [Fact]
+    public void Tensor_shapes_count_elements_and_print_as_PyTorch_does()
+    {
+        var weight = new TensorShape("fc1.weight", [400, 784]);
+
+        weight.ElementCount.Should().Be(313_600);
+        weight.ShapeText.Should().Be("[400, 784]");
+        new TensorShape("step", []).ElementCount.Should().Be(1, "a scalar holds one value");
+        new TensorShape("conv", [2, 3, 4]).ElementCount.Should().Be(24);
+        TensorShape.Describe([]).Should().Be("[]");
+        var overflow = () => new TensorShape("huge", [long.MaxValue, 2]).ElementCount;
+        overflow.Should().Throw<OverflowException>();
+    }
+
+    [Fact]
+    public void Loading_a_model_logs_the_device_it_went_to()
+    {
+        var messages = new List<string>();
+        var ml = new MLContext(seed: 0);
+        using var vae = PersistenceFixtures.Train(ml);
+        using var stream = new MemoryStream();
+        vae.Save(stream);
+        stream.Position = 0;
+        var loading = new MLContext(seed: 0);
+        loading.Log += (_, e) => messages.Add(e.Message);
+
+        using var loaded = VaeTransformer.Load(loading, stream, "cpu");
+
+        messages.Should().Contain(m => m.Contains("Loaded VAE on cpu: ", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("   ")]
