@@ -97,6 +97,14 @@ internal static class BenchOutput
             md.AppendLine(F($"| {x.Rows:N0} | {Rate(x.RowsPerSecond)} | {Rate(x.EncoderLimitRowsPerSecond)} | {x.OverLimit:F2} |"));
         }
 
+        if (r.Onnx is { } onnx)
+        {
+            md.AppendLine();
+            md.AppendLine("### Serving through the ONNX export (`ExportOnnx`, docs/onnx.md), same run, all four columns");
+            md.AppendLine();
+            md.AppendLine(onnx.Table());
+        }
+
         md.AppendLine();
         md.AppendLine(F($"### Where a training step's time goes (batch {r.Sizes.BatchSize}, median of {r.Profile.Steps} steps, ms per step)"));
         md.AppendLine();

@@ -131,6 +131,9 @@ internal sealed record BenchReport
     /// <summary>Single-row prediction latency.</summary>
     public required PredictionMeasure Prediction { get; init; }
 
+    /// <summary>Serving through the ONNX export next to libtorch (null in reports written before it existed).</summary>
+    public OnnxServingMeasure? Onnx { get; init; }
+
     /// <summary>Streamed training.</summary>
     public required StreamMeasure Stream { get; init; }
 

@@ -82,6 +82,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
             var byBatch = Sizes.ScalingBatches
                 .Select(batch => Measured(MeasureEpochs(images, pytorch, trainRows, batch, 2, keepModel: false).Measure)).ToList();
             var extraction = Sizes.ExtractionRows.Select(rows => MeasureExtraction(model, images, rows)).ToList();
+            OnnxServingMeasure onnx = OnnxServing.Measure(model, Path.Combine(settings.OutputDirectory, "model.onnx"), images.Test, OnnxServingSizes.For(Sizes), Sizes.Threads, Say, cancellationToken);
             PredictionMeasure prediction = MeasurePrediction(model, images);
             StreamMeasure stream = MeasureStream(images, trainRows);
             Say("Profiling a training step ...");
@@ -105,6 +106,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
                 EpochByBatch = byBatch,
                 Extraction = extraction,
                 Prediction = prediction,
+                Onnx = onnx,
                 Stream = stream,
                 Memory = memory,
                 Profile = profile,

@@ -57,6 +57,7 @@ internal static class VaeCli
         root.Subcommands.Add(InterpolateCommand(context));
         root.Subcommands.Add(Bench.BenchCommand.Create(context, Execute));
         root.Subcommands.Add(Anomaly.AnomalyCommand.Create(context));
+        root.Subcommands.Add(Onnx.ExportOnnxCommand.Create(context));
         return root;
     }
 
