@@ -27,6 +27,16 @@ public class ExactReaderTests
     }
 
     [Fact]
+    public void Integers_are_little_endian()
+    {
+        var reader = new ExactReader(new MemoryStream([1, 2, 3, 4, 5, 6, 7, 8, 0xFF, 0, 0, 0]), "src");
+
+        reader.ReadUInt64("length").Should().Be(0x0807060504030201UL);
+        reader.ReadUInt32("count").Should().Be(255u);
+        reader.BytesRead.Should().Be(12);
+    }
+
+    [Fact]
     public void ReadBytes_and_ReadFloats_report_positions_counted_from_the_bytes_before()
     {
         var bytes = new ExactReader(new MemoryStream(new byte[6]), "src", bytesBefore: 50);
@@ -58,9 +68,12 @@ public class ExactReaderTests
         reader.ReadFloats(values.Length, "floats").Select(BitConverter.SingleToInt32Bits)
             .Should().Equal(values.Select(BitConverter.SingleToInt32Bits));
         reader.ReadBytes(2, "two bytes").Should().Equal(7, 0);
+        var exact = new byte[1];
+        reader.ReadUpTo(exact).Should().Be(1, "a buffer filled completely asks the stream for nothing more");
+        exact.Should().Equal(0);
         var rest = new byte[8];
-        reader.ReadUpTo(rest).Should().Be(3);
-        rest.Should().Equal(0, 0, 9, 0, 0, 0, 0, 0);
+        reader.ReadUpTo(rest).Should().Be(2);
+        rest.Should().Equal(0, 9, 0, 0, 0, 0, 0, 0);
         reader.BytesRead.Should().Be(payload.Length);
         hash.GetHashAndReset().Should().Equal(SHA256.HashData(payload));
     }
@@ -112,6 +125,8 @@ public class ExactReaderTests
 
         public override int Read(Span<byte> buffer)
         {
+            // A zero-byte read blocks until data arrives on a network stream: the reader must never issue one.
+            buffer.Length.Should().BePositive();
             var n = Math.Min(Math.Min(chunk, buffer.Length), data.Length - _position);
             data.AsSpan(_position, n).CopyTo(buffer);
             _position += n;

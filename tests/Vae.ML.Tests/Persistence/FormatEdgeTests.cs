@@ -49,18 +49,18 @@ public class FormatEdgeTests
     [Fact]
     public void Loading_a_model_logs_the_device_it_went_to()
     {
-        var messages = new List<string>();
+        var messages = new List<(string Source, string Message)>();
         var ml = new MLContext(seed: 0);
         using var vae = PersistenceFixtures.Train(ml);
         using var stream = new MemoryStream();
         vae.Save(stream);
         stream.Position = 0;
         var loading = new MLContext(seed: 0);
-        loading.Log += (_, e) => messages.Add(e.Message);
+        loading.Log += (_, e) => messages.Add((e.Source, e.Message));
 
         using var loaded = VaeTransformer.Load(loading, stream, "cpu");
 
-        messages.Should().Contain(m => m.Contains("Loaded VAE on cpu: ", StringComparison.Ordinal));
+        messages.Should().Contain(m => m.Source == "Vae" && m.Message.Contains("Loaded VAE on cpu: ", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -88,6 +88,75 @@ public class FormatEdgeTests
 
         noWriter.Should().Throw<ArgumentNullException>().Where(e => e.ParamName == "write");
         noCatalog.Should().Throw<ArgumentNullException>().Where(e => e.ParamName == "catalog");
+        folder.FileNames().Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_directory_is_not_overwritten()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.File("model.bin"));
+
+        var write = () => AtomicFile.Write(folder.File("model.bin"), stream => stream.WriteByte(1));
+
+        write.Should().Throw<IOException>().WithMessage("Cannot save to '*model.bin': it is a directory.");
+        Directory.Exists(folder.File("model.bin")).Should().BeTrue();
+        folder.FileNames().Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_failed_write_stops_the_writer_at_once()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.Path);
+        var attempts = 0;
+        var write = () =>
+        {
+            using (AtomicFile.InterceptStreams(_ => new ThrowingStream(() => new IOException($"fault {++attempts}"))))
+            {
+                AtomicFile.Write(folder.File("model.bin"), stream =>
+                {
+                    stream.WriteByte(1);
+                    stream.WriteByte(2);
+                    stream.WriteByte(3);
+                });
+            }
+        };
+
+        write.Should().Throw<IOException>().WithMessage("Could not save '*model.bin' (fault 1)*");
+        attempts.Should().Be(1, "the first failure reaches the writer instead of being recorded and hidden");
+    }
+
+    [Fact]
+    public void Failing_seeks_reach_the_writer_and_the_first_one_fails_the_save()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(folder.Path);
+        var seeks = 0;
+        var caught = new List<string>();
+        var write = () =>
+        {
+            using (AtomicFile.InterceptStreams(_ => new ThrowingStream(() => new IOException("write")) { SeekFault = () => new IOException($"seek {++seeks}") }))
+            {
+                AtomicFile.Write(folder.File("model.bin"), stream =>
+                {
+                    for (var i = 0; i < 2; i++)
+                    {
+                        try
+                        {
+                            stream.Seek(0, SeekOrigin.Begin);
+                        }
+                        catch (IOException e)
+                        {
+                            caught.Add(e.Message);
+                        }
+                    }
+                });
+            }
+        };
+
+        write.Should().Throw<IOException>().WithMessage("Could not save '*model.bin' (seek 1)*");
+        caught.Should().Equal("seek 1", "seek 2");
         folder.FileNames().Should().BeEmpty();
     }
 
@@ -199,6 +268,8 @@ public class FormatEdgeTests
     /// <summary>A file stream stand-in whose every write fails with a fresh exception.</summary>
     private sealed class ThrowingStream(Func<Exception> fault) : Stream
     {
+        public Func<Exception>? SeekFault { get; init; }
+
         public override bool CanRead => false;
 
         public override bool CanSeek => false;
@@ -217,7 +288,7 @@ public class FormatEdgeTests
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw (SeekFault?.Invoke() ?? new NotSupportedException());
 
         public override void SetLength(long value) => throw new NotSupportedException();
     }
