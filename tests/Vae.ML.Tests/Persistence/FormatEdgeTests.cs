@@ -72,7 +72,6 @@ public class FormatEdgeTests
         var write = () => AtomicFile.Write(path, stream => stream.WriteByte(1));
 
         write.Should().Throw<ArgumentException>().Where(e => e.ParamName == "path");
-        File.Exists(Path.GetFullPath("   ")).Should().BeFalse();
     }
 
     [Fact]
