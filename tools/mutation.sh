@@ -10,8 +10,8 @@
 #
 # Stryker builds and overwrites assemblies in place, so it runs on a copy of the working tree (tracked and untracked,
 # not ignored files) under $MUTATION_WORK (default /tmp/vae-ml-mutation); only the reports come back, into
-# artifacts/mutation/<folder>/ (ignored by git). Datasets/ and Runtime/ are left out on purpose: they talk to the
-# network and to ELF files, and are covered by their own tests (docs/testing.md).
+# artifacts/mutation/<folder>/ (ignored by git). Runtime/ is left out on purpose (it talks to ELF files), and so are the
+# data sets, now their own project src/Vae.ML.Datasets (network); both are covered by their own tests (docs/testing.md).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="${MUTATION_WORK:-/tmp/vae-ml-mutation}"
