@@ -103,6 +103,9 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
         ITrainingFeatures train = streamed
             ? ValidatedStream(input, options.FeatureColumnName, inputSize, rows, ThrowIfCancelled, likelihood, standardization)
             : FeatureColumn.ReadAll(input, options.FeatureColumnName, inputSize, rows, "Training data", ThrowIfCancelled, likelihood);
+
+        // The in-memory rows are native memory: freed as soon as Fit ends, not whenever a finalizer runs.
+        using var trainMatrix = train as FeatureMatrix;
         if (standardization is not null && train is FeatureMatrix matrix)
         {
             for (var row = 0; row < matrix.Rows; row++)
@@ -111,7 +114,7 @@ public sealed class VaeTrainer : IEstimator<VaeTransformer>
             }
         }
 
-        var validation = options.ValidationData is null
+        using var validation = options.ValidationData is null
             ? null
             : FeatureColumn.ReadAll(options.ValidationData, options.FeatureColumnName, inputSize,
                 FeatureColumn.CountRows(options.ValidationData, ThrowIfCancelled, "Validation data"), "Validation data", ThrowIfCancelled, likelihood);

@@ -55,36 +55,47 @@ internal static class FeatureColumn
     }
 
     /// <summary>
-    /// Reads every row of the column into one matrix, checking that values are finite (and within [0, 1] for the
+    /// Reads every row of the column into one matrix (the caller disposes it), checking that values are finite (and within [0, 1] for the
     /// Bernoulli likelihood).
     /// </summary>
     public static FeatureMatrix ReadAll(IDataView data, string columnName, int width, long rows, string dataName, Action throwIfCancelled,
         VaeLikelihood likelihood = VaeLikelihood.Bernoulli)
     {
-        if (rows > int.MaxValue || rows * width > Array.MaxLength)
+        if (rows * width > FeatureMatrix.MaxValues)
         {
-            throw new ArgumentException($"{dataName} has {rows} rows of {width} values: too many to hold in one array.");
+            throw new ArgumentException(
+                $"{dataName} has {rows} rows of {width} values: more than the {FeatureMatrix.MaxValues} values one in-memory matrix holds. " +
+                $"Lower {nameof(VaeOptions.MaxInMemoryBytes)} to train on it streamed.");
         }
 
-        var values = new float[rows * width];
-        var read = 0;
-        foreach (var row in ReadRows(data, columnName, width, dataName, throwIfCancelled, likelihood: likelihood))
+        // Read straight into the tensor the training loop will use; freed here when the data view fails midway.
+        var matrix = FeatureMatrix.Allocate((int)rows, width);
+        try
         {
-            if (read >= rows)
+            var read = 0;
+            foreach (var row in ReadRows(data, columnName, width, dataName, throwIfCancelled, likelihood: likelihood))
             {
-                throw new InvalidOperationException($"{dataName} returned more rows than the {rows} it reported.");
+                if (read >= rows)
+                {
+                    throw new InvalidOperationException($"{dataName} returned more rows than the {rows} it reported.");
+                }
+
+                row.CopyTo(matrix.RowSpan(read, 1));
+                read++;
             }
 
-            row.CopyTo(values.AsSpan(read * width, width));
-            read++;
-        }
+            if (read != rows)
+            {
+                throw new InvalidOperationException($"{dataName} returned {read} rows, not the {rows} it reported.");
+            }
 
-        if (read != rows)
+            return matrix;
+        }
+        catch
         {
-            throw new InvalidOperationException($"{dataName} returned {read} rows, not the {rows} it reported.");
+            matrix.Dispose();
+            throw;
         }
-
-        return new FeatureMatrix(values, (int)rows, width);
     }
 
     /// <summary>Streams the column row by row (dense, validated). The span is reused between rows.</summary>
@@ -256,13 +267,17 @@ internal sealed class StreamedFeatures(IDataView data, string columnName, int wi
         var random = new Random(seed);
         var poolRows = batchSize * PoolBatches;
         var pool = new float[poolRows * Width];
+
+        // One batch array for the whole epoch (the loop copies each batch into a tensor before asking for the next):
+        // a fresh 400 KB array per batch went to the large-object heap, which only a gen-2 GC gives back.
+        var batchBuffer = new float[batchSize * Width];
         var filled = 0;
         foreach (var row in FeatureColumn.ReadRows(data, columnName, Width, dataName, throwIfCancelled, data.CanShuffle ? new Random(seed) : null, likelihood))
         {
             row.CopyTo(pool.AsSpan(filled * Width, Width));
             if (++filled == poolRows)
             {
-                foreach (var batch in Drain(pool, filled, batchSize, random))
+                foreach (var batch in Drain(pool, filled, batchSize, random, batchBuffer))
                 {
                     yield return batch;
                 }
@@ -271,20 +286,19 @@ internal sealed class StreamedFeatures(IDataView data, string columnName, int wi
             }
         }
 
-        foreach (var batch in Drain(pool, filled, batchSize, random))
+        foreach (var batch in Drain(pool, filled, batchSize, random, batchBuffer))
         {
             yield return batch;
         }
     }
 
-    private IEnumerable<FeatureBatch> Drain(float[] pool, int filled, int batchSize, Random random)
+    private IEnumerable<FeatureBatch> Drain(float[] pool, int filled, int batchSize, Random random, float[] buffer)
     {
         var order = Enumerable.Range(0, filled).ToArray();
         random.Shuffle(order);
         for (var start = 0; start < filled; start += batchSize)
         {
             var count = Math.Min(batchSize, filled - start);
-            var buffer = new float[count * Width];
             for (var i = 0; i < count; i++)
             {
                 pool.AsSpan(order[start + i] * Width, Width).CopyTo(buffer.AsSpan(i * Width, Width));

@@ -5,28 +5,34 @@ using Vae.ML.Torch;
 namespace Vae.ML.Data;
 
 /// <summary>
-/// Output buffers for a batch of rows and the getters that read the current row out of them. Only the active outputs
-/// are computed: the decoder runs only when Reconstruction or Score is read.
+/// Output buffers for a batch of rows and the getters that read the current row out of them, allocated once per
+/// cursor or row; for a cursor also its native input rows (<see cref="InputRow"/>). Only the outputs someone made a
+/// getter for are computed, whatever columns were declared active (a prediction engine declares all of them and reads
+/// its own): the decoder runs only when Reconstruction or Score is read.
 /// </summary>
-internal sealed class RowOutputs
+internal sealed class RowOutputs : IDisposable
 {
     private readonly VaeTransformer _transformer;
-    private readonly float[] _latent;
-    private readonly float[] _logVariance;
-    private readonly float[] _reconstruction;
-    private readonly float[] _score;
+    private readonly int _capacity;
+    private readonly float[]?[] _values = new float[]?[4];
     private readonly RowValues[] _rowValues;
+    private InputBatch? _input;
 
-    public RowOutputs(VaeTransformer transformer, int capacity, bool[] active)
+    public RowOutputs(VaeTransformer transformer, int capacity)
     {
         _transformer = transformer;
-        var d = transformer.LatentDimension;
-        _latent = active[VaeRowMapping.LatentSlot] ? new float[capacity * d] : [];
-        _logVariance = active[VaeRowMapping.LogVarianceSlot] ? new float[capacity * d] : [];
-        _reconstruction = active[VaeRowMapping.ReconstructionSlot] ? new float[capacity * transformer.InputSize] : [];
-        _score = active[VaeRowMapping.ScoreSlot] ? new float[capacity] : [];
+        _capacity = capacity;
         _rowValues = new RowValues[capacity];
     }
+
+    /// <summary>Whether the outputs of the current rows are computed; false after <see cref="Invalidate"/> and after a getter for a new output was made.</summary>
+    public bool Computed { get; private set; }
+
+    /// <summary>New input rows: the outputs must be computed again before they are read.</summary>
+    public void Invalidate() => Computed = false;
+
+    /// <summary>Row <paramref name="row"/> of the batch's input, to be filled before <see cref="ComputeBatch"/>; allocated at first use.</summary>
+    public Span<float> InputRow(int row) => (_input ??= _transformer.Model.CreateInputBatch(_capacity)).Row(row);
 
     /// <summary>
     /// Runs the network on <paramref name="rows"/> rows of <paramref name="inputs"/>. Never throws on a value: a row
@@ -34,17 +40,21 @@ internal sealed class RowOutputs
     /// </summary>
     public void Compute(ReadOnlySpan<float> inputs, int rows)
     {
-        var d = _transformer.LatentDimension;
-        var width = _transformer.InputSize;
-        _transformer.Model.Infer(
-            inputs[..(rows * width)],
-            rows,
-            _latent.Length == 0 ? default : _latent.AsSpan(0, rows * d),
-            _logVariance.Length == 0 ? default : _logVariance.AsSpan(0, rows * d),
-            _reconstruction.Length == 0 ? default : _reconstruction.AsSpan(0, rows * width),
-            _score.Length == 0 ? default : _score.AsSpan(0, rows),
-            _transformer.Beta,
-            _rowValues.AsSpan(0, rows));
+        _transformer.Model.Infer(inputs[..(rows * _transformer.InputSize)], rows, Output(VaeRowMapping.LatentSlot, rows), Output(VaeRowMapping.LogVarianceSlot, rows),
+            Output(VaeRowMapping.ReconstructionSlot, rows), Output(VaeRowMapping.ScoreSlot, rows), _transformer.Beta, _rowValues.AsSpan(0, rows));
+        Computed = true;
+    }
+
+    /// <summary>Runs the network on the first <paramref name="rows"/> rows written through <see cref="InputRow"/>, as <see cref="Compute"/> does.</summary>
+    public void ComputeBatch(int rows)
+    {
+        if (_input is not null)
+        {
+            _transformer.Model.InferBatch(_input, rows, Output(VaeRowMapping.LatentSlot, rows), Output(VaeRowMapping.LogVarianceSlot, rows),
+                Output(VaeRowMapping.ReconstructionSlot, rows), Output(VaeRowMapping.ScoreSlot, rows), _transformer.Beta, _rowValues.AsSpan(0, rows));
+        }
+
+        Computed = true;
     }
 
     /// <summary>Where the values of row <paramref name="index"/> of the last computed batch lie relative to [0, 1].</summary>
@@ -63,7 +73,8 @@ internal sealed class RowOutputs
                 throw new InvalidOperationException($"Column '{column.Name}' is Single; it cannot be read as {typeof(TValue)}.");
             }
 
-            ValueGetter<float> score = (ref float value) => value = _score[currentRow()];
+            var scores = Want(slot);
+            ValueGetter<float> score = (ref float value) => value = scores[currentRow()];
             return (ValueGetter<TValue>)(Delegate)score;
         }
 
@@ -72,12 +83,8 @@ internal sealed class RowOutputs
             throw new InvalidOperationException($"Column '{column.Name}' is a vector of Single; it cannot be read as {typeof(TValue)}.");
         }
 
-        var (source, width) = slot switch
-        {
-            VaeRowMapping.LatentSlot => (_latent, _transformer.LatentDimension),
-            VaeRowMapping.LogVarianceSlot => (_logVariance, _transformer.LatentDimension),
-            _ => (_reconstruction, _transformer.InputSize),
-        };
+        var source = Want(slot);
+        var width = Width(slot);
         ValueGetter<VBuffer<float>> vector = (ref VBuffer<float> value) =>
         {
             var row = currentRow();
@@ -87,4 +94,29 @@ internal sealed class RowOutputs
         };
         return (ValueGetter<TValue>)(Delegate)vector;
     }
+
+    /// <summary>Frees the native input rows.</summary>
+    public void Dispose() => _input?.Dispose();
+
+    private int Width(int slot) => slot switch
+    {
+        VaeRowMapping.LatentSlot or VaeRowMapping.LogVarianceSlot => _transformer.LatentDimension,
+        VaeRowMapping.ReconstructionSlot => _transformer.InputSize,
+        _ => 1,
+    };
+
+    /// <summary>The buffer of output <paramref name="slot"/>, allocated when its first getter is made; the current rows then lack it.</summary>
+    private float[] Want(int slot)
+    {
+        if (_values[slot] is not { } values)
+        {
+            values = _values[slot] = new float[_capacity * Width(slot)];
+            Computed = false;
+        }
+
+        return values;
+    }
+
+    /// <summary>The first <paramref name="rows"/> rows of output <paramref name="slot"/>'s buffer, or empty (not computed) when nobody reads it.</summary>
+    private Span<float> Output(int slot, int rows) => _values[slot] is { } values ? values.AsSpan(0, rows * Width(slot)) : default;
 }

@@ -47,14 +47,11 @@ internal sealed class VaeCursor : DataViewRowCursor
     private readonly Dictionary<int, ColumnBuffer> _buffers = [];
     private readonly ValueGetter<DataViewRowId> _inputId;
     private readonly ValueGetter<VBuffer<float>>? _inputFeatures;
-    private readonly int _width;
 
-    private readonly float[] _batchInputs;
     private readonly DataViewRowId[] _batchIds;
     private VBuffer<float> _featureBuffer;
     private int _batchCount;
     private int _index = -1;
-    private bool _computed;
     private bool _inputDone;
     private long _position = -1;
     private long _countedPosition = -1;
@@ -62,7 +59,6 @@ internal sealed class VaeCursor : DataViewRowCursor
     public VaeCursor(IDataView input, VaeRowMapping mapping, DataViewSchema.Column[] columnsNeeded, int? seed)
     {
         _mapping = mapping;
-        _width = mapping.Transformer.InputSize;
         _active = mapping.ActiveOutputs(columnsNeeded);
         _batching = _active.Any(a => a);
         var inputColumns = mapping.GetDependencies(columnsNeeded).ToList();
@@ -79,7 +75,7 @@ internal sealed class VaeCursor : DataViewRowCursor
                     _buffers[column.Index] = ColumnBuffer.Create(_input, inputColumn, BatchRows);
                 }
 
-                _outputs = new RowOutputs(mapping.Transformer, BatchRows, _active);
+                _outputs = new RowOutputs(mapping.Transformer, BatchRows);
                 _tally = new ScoringTally(mapping.Transformer.Environment, "VAE scoring (cursor)");
             }
         }
@@ -90,7 +86,6 @@ internal sealed class VaeCursor : DataViewRowCursor
             throw;
         }
 
-        _batchInputs = _batching ? new float[BatchRows * _width] : [];
         _batchIds = _batching ? new DataViewRowId[BatchRows] : [];
     }
 
@@ -169,6 +164,7 @@ internal sealed class VaeCursor : DataViewRowCursor
             try
             {
                 _input.Dispose();
+                _outputs?.Dispose();
             }
             finally
             {
@@ -183,7 +179,7 @@ internal sealed class VaeCursor : DataViewRowCursor
     private bool FillBatch()
     {
         _batchCount = 0;
-        _computed = false;
+        _outputs!.Invalidate();
         while (_batchCount < BatchRows && !_inputDone)
         {
             if (!_input.MoveNext())
@@ -199,7 +195,7 @@ internal sealed class VaeCursor : DataViewRowCursor
 
             _inputId(ref _batchIds[_batchCount]);
             _inputFeatures!(ref _featureBuffer);
-            FeatureColumn.CopyDense(_featureBuffer, _batchInputs.AsSpan(_batchCount * _width, _width), _mapping.FeatureInput.Name, _input.Position, DataName);
+            FeatureColumn.CopyDense(_featureBuffer, _outputs!.InputRow(_batchCount), _mapping.FeatureInput.Name, _input.Position, DataName);
             _batchCount++;
         }
 
@@ -221,10 +217,9 @@ internal sealed class VaeCursor : DataViewRowCursor
     private int CurrentRowComputed()
     {
         var index = CurrentIndex();
-        if (!_computed)
+        if (!_outputs!.Computed)
         {
-            _outputs!.Compute(_batchInputs, _batchCount);
-            _computed = true;
+            _outputs.ComputeBatch(_batchCount);
         }
 
         if (_countedPosition != _position)

@@ -104,7 +104,7 @@ internal sealed class VaeRowMapping : IRowToRowMapper
             _mapping = mapping;
             _input = input;
             _active = active;
-            _outputs = new RowOutputs(mapping.Transformer, 1, active);
+            _outputs = new RowOutputs(mapping.Transformer, 1);
             _tally = new ScoringTally(mapping.Transformer.Environment, "VAE scoring (prediction engine or row mapper; reported once, at its first odd row)");
             _dense = new float[mapping.Transformer.InputSize];
             _features = active.Any(a => a) ? input.GetGetter<VBuffer<float>>(mapping.FeatureInput) : (ref VBuffer<float> _) => { };
@@ -136,7 +136,7 @@ internal sealed class VaeRowMapping : IRowToRowMapper
 
             return _outputs.GetGetter<TValue>(slot, column, () =>
             {
-                if (_computedPosition != _input.Position)
+                if (_computedPosition != _input.Position || !_outputs.Computed)
                 {
                     _features(ref _featureBuffer);
                     FeatureColumn.CopyDense(_featureBuffer, _dense, _mapping.FeatureInput.Name, _input.Position, "Input data");

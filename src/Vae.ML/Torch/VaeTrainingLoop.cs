@@ -59,8 +59,7 @@ internal static class VaeTrainingLoop
     {
         var history = new List<VaeEpochMetrics>();
         var network = model.Network;
-        var parameters = network.parameters().ToList();
-        using var optimizer = torch.optim.Adam(parameters, settings.LearningRate);
+        using var optimizer = new FlatAdam(network.named_parameters(), settings.LearningRate);
         using var shuffleGenerator = model.CreateGeneratorAfterInit(settings.Seed);
 
         // On CUDA the noise comes from the device's own generator, seeded as torch.manual_seed seeds it.
@@ -86,8 +85,13 @@ internal static class VaeTrainingLoop
 
         var totalBatches = (int)((train.Rows + settings.BatchSize - 1) / settings.BatchSize);
 
-        // Data that fits is uploaded once; each batch is then an index_select of a fresh permutation.
-        using var resident = train is FeatureMatrix matrix ? model.ToDevice(matrix.Values, matrix.Rows, matrix.Width) : null;
+        // Data that fits is resident; each batch is then an index_select of a fresh permutation. On the CPU without
+        // standardization the network takes the rows as read (no second copy); otherwise they are uploaded once.
+        var matrix = train as FeatureMatrix;
+        using var uploaded = matrix is not null && (model.Device.type != DeviceType.CPU || model.Standardization is not null)
+            ? model.ToDevice(matrix.AllValues, matrix.Rows, matrix.Width)
+            : null;
+        var resident = uploaded ?? matrix?.Values;
 
         for (var epoch = firstEpoch; epoch <= settings.Epochs && !earlyStopping.ShouldStop; epoch++)
         {
@@ -95,8 +99,7 @@ internal static class VaeTrainingLoop
             var clock = Stopwatch.StartNew();
             var lastReport = TimeSpan.Zero;
             network.train();
-            double total = 0, reconstruction = 0, kl = 0;
-            long seen = 0;
+            using var tally = new EpochTally(epoch, settings.LearningRate);
             var batch = 0;
             using var batches = (resident is not null
                 ? ResidentBatches(resident, settings.BatchSize, shuffleGenerator, model.Device)
@@ -106,42 +109,36 @@ internal static class VaeTrainingLoop
                 throwIfCancelled();
 
                 // The batch is created inside the scope (by MoveNext), so it is freed with the batch's graph.
-                using var scope = torch.NewDisposeScope();
-                if (!batches.MoveNext())
+                using (var scope = torch.NewDisposeScope())
                 {
-                    break;
+                    if (!batches.MoveNext())
+                    {
+                        break;
+                    }
+
+                    batch++;
+                    var x = batches.Current;
+                    optimizer.ZeroGrad();
+                    var (logits, mu, logVar) = network.forward(x, noiseGenerator);
+                    var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, klWeight, model.Gaussian);
+                    loss.backward();
+                    tally.Record(loss, bce, kld, optimizer.LargestGradientMagnitude(), x.shape[0]);
+                    optimizer.Step();
                 }
 
-                batch++;
-                var x = batches.Current;
-                optimizer.zero_grad();
-                var (logits, mu, logVar) = network.forward(x, noiseGenerator);
-                var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, klWeight, model.Gaussian);
-                loss.backward();
-
-                // Checked before the update, so a bad batch never reaches the weights. Reading the loss is the one
-                // host sync the loop already had; the gradients add one reduction over all of them.
-                var lossValue = loss.item<float>();
-                if (!float.IsFinite(lossValue))
+                // The divergence guard reads the recorded losses and gradient magnitudes every few batches (and before
+                // anything leaves the loop), not every step: a host sync and a dozen native calls per step were a
+                // fifth of the step. An update from a bad batch may reach the weights in between, but it never
+                // leaves the loop: the check throws first, and a failed Fit disposes the network.
+                if (tally.Pending >= EpochTally.CheckEvery)
                 {
-                    throw new VaeTrainingDivergedException(epoch, batch, settings.LearningRate, $"the loss is {lossValue}");
+                    tally.Check();
                 }
-
-                if (!GradientsAreFinite(parameters))
-                {
-                    throw new VaeTrainingDivergedException(epoch, batch, settings.LearningRate,
-                        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"a gradient is NaN or infinite (the loss is {lossValue})"));
-                }
-
-                optimizer.step();
-                total += lossValue;
-                reconstruction += bce.item<float>();
-                kl += kld.item<float>();
-                seen += x.shape[0];
 
                 // Throttled by the clock; reporting draws no random numbers, so it never changes the run.
                 if (onBatch is not null && (batch == totalBatches || clock.Elapsed - lastReport >= settings.BatchProgressInterval))
                 {
+                    tally.Check();
                     lastReport = clock.Elapsed;
                     onBatch(new VaeBatchProgress
                     {
@@ -149,13 +146,16 @@ internal static class VaeTrainingLoop
                         TotalEpochs = settings.Epochs,
                         Batch = batch,
                         TotalBatches = totalBatches,
-                        Rows = seen,
+                        Rows = tally.Rows,
                         TotalRows = train.Rows,
-                        TrainLoss = total / seen,
+                        TrainLoss = tally.Total / tally.Rows,
                     });
                 }
             }
 
+            tally.Check();
+            double total = tally.Total, reconstruction = tally.Reconstruction, kl = tally.Kl;
+            long seen = tally.Rows;
             clock.Stop();
             var metrics = new VaeEpochMetrics
             {
@@ -282,77 +282,20 @@ internal static class VaeTrainingLoop
         }
     }
 
-    /// <summary>
-    /// True when every gradient is finite: one reduction (the largest |g| over all parameters, which NaN and ∞
-    /// propagate to) and one read of a scalar.
-    /// </summary>
-    internal static bool GradientsAreFinite(IReadOnlyList<Parameter> parameters)
-    {
-        using var scope = torch.NewDisposeScope();
-        var largest = new List<Tensor>(parameters.Count);
-        foreach (var parameter in parameters)
-        {
-            if (parameter.grad is { } gradient)
-            {
-                largest.Add(torch.linalg.vector_norm(gradient, double.PositiveInfinity));
-            }
-        }
-
-        return largest.Count == 0 || float.IsFinite(torch.stack(largest).max().item<float>());
-    }
-
-    private static VaeTrainingState Capture(int epoch, List<VaeEpochMetrics> history, VaeModel model, Adam optimizer, Generator cpu, Generator? device,
+    private static VaeTrainingState Capture(int epoch, List<VaeEpochMetrics> history, VaeModel model, FlatAdam optimizer, Generator cpu, Generator? device,
         IReadOnlyList<(string Name, long[] Shape, float[] Values)>? best)
-    {
-        var parameters = model.GetParameters();
-        var states = optimizer.state_dict().State;
+        => new(epoch, history.ToArray(), model.GetParameters(), optimizer.GetState(), GeneratorState(cpu), device is null ? null : GeneratorState(device), best);
 
-        // Adam's states follow named_parameters(); GetParameters() follows the file layout (and adds the standardization).
-        var names = model.Network.named_parameters().Select(p => p.name).ToList();
-        var adam = new List<AdamParameterState>(names.Count);
-        for (var i = 0; i < names.Count; i++)
-        {
-            var state = (Adam.State)states[i];
-            adam.Add(new AdamParameterState(names[i], state.step, ToArray(state.exp_avg), ToArray(state.exp_avg_sq)));
-        }
-
-        return new VaeTrainingState(epoch, history.ToArray(), parameters, adam, GeneratorState(cpu), device is null ? null : GeneratorState(device), best);
-    }
-
-    private static void Restore(VaeTrainingState state, VaeModel model, Adam optimizer, Generator cpu, Generator? device)
+    private static void Restore(VaeTrainingState state, VaeModel model, FlatAdam optimizer, Generator cpu, Generator? device)
     {
         model.SetParameters(state.Parameters.ToDictionary(p => p.Name, p => (p.Shape, p.Values)));
-        var names = model.Network.named_parameters().Select(p => p.name).ToList();
-        var states = optimizer.state_dict().State;
-        var saved = state.Optimizer.ToDictionary(s => s.Name);
-        using var noGrad = torch.no_grad();
-        for (var i = 0; i < names.Count; i++)
-        {
-            var target = (Adam.State)states[i];
-            var source = saved[names[i]];
-            target.step = source.Step;
-            CopyInto(target.exp_avg, source.ExpAvg);
-            CopyInto(target.exp_avg_sq, source.ExpAvgSq);
-        }
-
+        optimizer.SetState(state.Optimizer);
         SetGeneratorState(cpu, state.CpuGeneratorState);
         if (device is not null)
         {
             SetGeneratorState(device, state.DeviceGeneratorState
                 ?? throw new InvalidDataException($"The checkpoint holds no state for the {device.device} generator; it was written by a CPU run."));
         }
-    }
-
-    private static float[] ToArray(Tensor t)
-    {
-        using var cpu = t.detach().cpu().contiguous();
-        return cpu.data<float>().ToArray();
-    }
-
-    private static void CopyInto(Tensor target, float[] values)
-    {
-        using var source = torch.tensor(values, target.shape);
-        target.copy_(source);
     }
 
     private static byte[] GeneratorState(Generator generator)
@@ -369,16 +312,15 @@ internal static class VaeTrainingLoop
 
     internal static IEnumerable<Tensor> ResidentBatches(Tensor data, int batchSize, Generator generator, Device device)
     {
-        long[] order;
-        using (var permutation = torch.randperm(data.shape[0], generator: generator))
+        // Drawn on the CPU generator (the PyTorch script's stream), moved to the data's device once per epoch; each
+        // batch's index is then a slice of it, with no managed index array and no host-to-device copy per batch.
+        var rows = data.shape[0];
+        // Both outlive the first batch's dispose scope (they are created inside it), so they leave it.
+        using var drawn = torch.randperm(rows, generator: generator).DetachFromDisposeScope();
+        using var permutation = drawn.to(device).DetachFromDisposeScope();
+        for (long start = 0; start < rows; start += batchSize)
         {
-            order = permutation.data<long>().ToArray();
-        }
-
-        for (var start = 0; start < order.Length; start += batchSize)
-        {
-            var count = Math.Min(batchSize, order.Length - start);
-            var index = torch.tensor(order.AsSpan(start, count).ToArray(), device: device);
+            using var index = permutation.narrow(0, start, Math.Min(batchSize, rows - start));
             yield return data.index_select(0, index);
         }
     }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Microsoft.ML.Data;
 using TorchSharp;
 
@@ -11,33 +10,6 @@ public class MemoryTests(ScoringModelFixture fixture) : IClassFixture<ScoringMod
     private const long MiB = 1024 * 1024;
 
     private readonly VaeTransformer _vae = fixture.Vae;
-
-    /// <summary>glibc's mallopt parameter for the size from which blocks are mmap'ed (and unmapped when freed).</summary>
-    private const int MallocMmapThreshold = -3;
-
-    [DllImport("libc", EntryPoint = "mallopt")]
-    private static extern int Mallopt(int parameter, int value);
-
-    /// <summary>
-    /// glibc raises its mmap threshold after the first large block is freed, so each batch's 256 KB tensor buffers then
-    /// come from the brk heap, and small native objects that only .NET's finalizer frees can keep that heap from
-    /// shrinking until a GC runs: resident memory then grows without anything leaking (docs/reliability.md). Pinning the
-    /// threshold at glibc's default (128 KiB, what MALLOC_MMAP_THRESHOLD_=131072 does) measures the library, not that.
-    /// </summary>
-    private static void PinMmapThreshold()
-    {
-        if (OperatingSystem.IsLinux())
-        {
-            try
-            {
-                Mallopt(MallocMmapThreshold, 128 * 1024);
-            }
-            catch (EntryPointNotFoundException)
-            {
-                // Not glibc: nothing to pin.
-            }
-        }
-    }
 
     private static void Fill(long row, Span<float> features)
     {
@@ -92,7 +64,7 @@ public class MemoryTests(ScoringModelFixture fixture) : IClassFixture<ScoringMod
     [Fact]
     public void Transforming_a_million_rows_grows_memory_by_less_than_50_MB_and_leaves_no_tensor_alive()
     {
-        PinMmapThreshold();
+        // No allocator tuning: the library itself must keep the heap from growing (glibc's defaults on Linux).
         // Warm-up: JIT, libtorch's thread pools and allocator caches, the batch buffers of a first cursor.
         Pass(20_000).Should().Be(20_000);
         var tensorsBefore = DisposeScopeManager.Statistics.ThreadTotalLiveCount;

@@ -1,0 +1,150 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vae.ML.Torch;
+
+/// <summary>
+/// Adam (PyTorch's <c>torch.optim.Adam</c>: β₁ 0.9, β₂ 0.999, ε 1e-8, no weight decay, the same arithmetic in the same
+/// order) over all of a network's parameters at once. The parameters and their gradients become views into one flat
+/// tensor each (as PyTorch's fused/foreach optimizers and DDP's gradient buckets arrange them), so zeroing the
+/// gradients, the update and the divergence check are a handful of whole-buffer operations per step instead of about
+/// ten .NET→native calls per parameter.
+/// </summary>
+internal sealed class FlatAdam : IDisposable
+{
+    private const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
+
+    private readonly Tensor _values;
+    private readonly Tensor _gradients;
+    private readonly Tensor _expAvg;
+    private readonly Tensor _expAvgSq;
+    private readonly Scalar _beta1 = Beta1, _oneMinusBeta1 = 1 - Beta1, _beta2 = Beta2, _oneMinusBeta2 = 1 - Beta2, _epsilon = Epsilon;
+    private readonly List<Slice> _slices = [];
+    private readonly double _learningRate;
+
+    /// <summary>Takes over <paramref name="parameters"/>: afterwards each one's values and gradient live in the flat buffers.</summary>
+    public FlatAdam(IEnumerable<(string Name, Parameter Parameter)> parameters, double learningRate)
+    {
+        _learningRate = learningRate;
+        long total = 0;
+        Device? device = null;
+        foreach (var (name, parameter) in parameters)
+        {
+            if (parameter.dtype != ScalarType.Float32)
+            {
+                throw new InvalidOperationException($"Parameter '{name}' is {parameter.dtype}; the optimizer handles Float32 only.");
+            }
+
+            device ??= parameter.device;
+            _slices.Add(new Slice(name, parameter, total, parameter.numel(), parameter.shape));
+            total += parameter.numel();
+        }
+
+        device ??= torch.CPU;
+        _values = torch.empty(total, ScalarType.Float32, device);
+        _gradients = torch.zeros(total, ScalarType.Float32, device);
+        _expAvg = torch.zeros(total, ScalarType.Float32, device);
+        _expAvgSq = torch.zeros(total, ScalarType.Float32, device);
+
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        foreach (var slice in _slices)
+        {
+            var values = _values.narrow(0, slice.Offset, slice.Count).view(slice.Shape);
+            values.copy_(slice.Parameter);
+            slice.Parameter.set_(values);
+
+            // Backward accumulates in place into an existing gradient, so it writes straight into the flat buffer.
+            slice.Parameter.grad = _gradients.narrow(0, slice.Offset, slice.Count).view(slice.Shape);
+        }
+    }
+
+    /// <summary>Adam steps taken (PyTorch keeps one count per parameter; here they always agree).</summary>
+    public long Steps { get; private set; }
+
+    /// <summary>Sets every gradient to zero: one operation.</summary>
+    public void ZeroGrad() => _gradients.zero_();
+
+    /// <summary>The largest |gradient| over all parameters, as a scalar tensor on the device (NaN and ∞ propagate to it); no host sync.</summary>
+    public Tensor LargestGradientMagnitude() => torch.linalg.vector_norm(_gradients, double.PositiveInfinity);
+
+    /// <summary>One Adam update of every parameter, exactly as <c>torch.optim.Adam.step()</c> (single-tensor form) computes it.</summary>
+    public void Step()
+    {
+        Steps++;
+        var biasCorrection1 = 1 - Math.Pow(Beta1, Steps);
+        var biasCorrection2 = 1 - Math.Pow(Beta2, Steps);
+        using var noGrad = torch.no_grad();
+        using Scalar sqrtBiasCorrection2 = Math.Sqrt(biasCorrection2), stepSize = -(_learningRate / biasCorrection1);
+        _expAvg.mul_(_beta1).add_(_gradients, alpha: _oneMinusBeta1);
+        _expAvgSq.mul_(_beta2).addcmul_(_gradients, _gradients, value: _oneMinusBeta2);
+        using var root = _expAvgSq.sqrt();
+        using var denominator = root.div(sqrtBiasCorrection2);
+        denominator.add_(_epsilon);
+        _values.addcdiv_(_expAvg, denominator, value: stepSize);
+    }
+
+    /// <summary>Adam's state per parameter, in the order the parameters were given.</summary>
+    public IReadOnlyList<AdamParameterState> GetState()
+        => _slices.Select(s => new AdamParameterState(s.Name, Steps, ToArray(_expAvg, s), ToArray(_expAvgSq, s))).ToList();
+
+    /// <summary>Puts back a state from <see cref="GetState"/> (matched by name; every parameter must be present, all with one step count).</summary>
+    public void SetState(IReadOnlyList<AdamParameterState> state)
+    {
+        var byName = state.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var steps = state.Select(s => s.Step).Distinct().ToList();
+        if (steps.Count != 1)
+        {
+            throw new InvalidDataException($"the optimizer state has different step counts per parameter ({string.Join(", ", steps)}); Adam's steps must agree.");
+        }
+
+        using var noGrad = torch.no_grad();
+        foreach (var slice in _slices)
+        {
+            if (!byName.TryGetValue(slice.Name, out var saved))
+            {
+                throw new InvalidDataException($"the optimizer state lacks parameter '{slice.Name}'.");
+            }
+
+            CopyInto(_expAvg, slice, saved.ExpAvg);
+            CopyInto(_expAvgSq, slice, saved.ExpAvgSq);
+        }
+
+        Steps = steps[0];
+    }
+
+    public void Dispose()
+    {
+        // The parameters keep the flat values' storage alive (they are views of it); the gradients likewise.
+        _values.Dispose();
+        _gradients.Dispose();
+        _expAvg.Dispose();
+        _expAvgSq.Dispose();
+        foreach (var scalar in new[] { _beta1, _oneMinusBeta1, _beta2, _oneMinusBeta2, _epsilon })
+        {
+            scalar.Dispose();
+        }
+    }
+
+    private static float[] ToArray(Tensor flat, Slice slice)
+    {
+        using var part = flat.narrow(0, slice.Offset, slice.Count);
+        using var cpu = part.cpu();
+        return cpu.data<float>().ToArray();
+    }
+
+    private static void CopyInto(Tensor flat, Slice slice, float[] values)
+    {
+        if (values.LongLength != slice.Count)
+        {
+            throw new InvalidDataException($"the optimizer state of '{slice.Name}' has {values.LongLength} values; the parameter has {slice.Count}.");
+        }
+
+        using var part = flat.narrow(0, slice.Offset, slice.Count);
+        using var source = torch.tensor(values);
+        part.copy_(source);
+    }
+
+    private sealed record Slice(string Name, Parameter Parameter, long Offset, long Count, long[] Shape);
+}
