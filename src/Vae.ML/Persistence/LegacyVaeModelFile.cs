@@ -159,15 +159,6 @@ internal static class LegacyVaeModelFile
 
         public string? Score { get; set; }
 
-        public static FileColumns From(VaeTransformer.ColumnNames c) => new()
-        {
-            Feature = c.Feature,
-            Latent = c.Latent,
-            LatentLogVariance = c.LatentLogVariance,
-            Reconstruction = c.Reconstruction,
-            Score = c.Score,
-        };
-
         public VaeTransformer.ColumnNames ToColumnNames(string source)
         {
             var names = new VaeTransformer.ColumnNames(Feature!, Latent!, LatentLogVariance!, Reconstruction!, Score!);

@@ -29,10 +29,7 @@ internal static class Safetensors
     };
 
     /// <summary>One tensor's entry in the header.</summary>
-    public sealed record Entry(string Name, string DType, long[] Shape, long Begin, long End)
-    {
-        public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
-    }
+    public sealed record Entry(string Name, string DType, long[] Shape, long Begin, long End);
 
     /// <summary>A validated header: where each tensor lies, and the metadata.</summary>
     public sealed record Header(IReadOnlyDictionary<string, string> Metadata, IReadOnlyList<Entry> Entries, long DataStart);
@@ -261,43 +258,7 @@ internal static class Safetensors
         }
     }
 
-    /// <summary>Reads one tensor as float32, converting F64, F16 and BF16.</summary>
-    public static float[] ReadAsFloat32(Stream stream, Header header, Entry entry, string source)
-    {
-        stream.Seek(header.DataStart + entry.Begin, SeekOrigin.Begin);
-        var count = entry.ElementCount;
-        if (entry.DType == "F32")
-        {
-            return new ExactReader(stream, source, bytesBefore: header.DataStart + entry.Begin).ReadFloats(count, $"tensor '{entry.Name}'");
-        }
-
-        var result = new float[count];
-        var size = ElementSizes[entry.DType];
-        var buffer = new byte[Math.Min(count, 1 << 16) * size];
-        var reader = new ExactReader(stream, source, bytesBefore: header.DataStart + entry.Begin);
-        for (long done = 0; done < count;)
-        {
-            var n = (int)Math.Min(count - done, buffer.Length / size);
-            var span = buffer.AsSpan(0, n * size);
-            reader.ReadExactly(span, $"tensor '{entry.Name}'");
-            for (var i = 0; i < n; i++)
-            {
-                var element = span.Slice(i * size, size);
-                result[done + i] = entry.DType switch
-                {
-                    "F64" => (float)BinaryPrimitives.ReadDoubleLittleEndian(element),
-                    "F16" => (float)BinaryPrimitives.ReadHalfLittleEndian(element),
-                    _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(element) << 16), // BF16
-                };
-            }
-
-            done += n;
-        }
-
-        return result;
-    }
-
-    /// <summary>Whether <see cref="ReadAsFloat32"/> can read the dtype.</summary>
+    /// <summary>Whether <see cref="ToFloat32"/> can convert the dtype.</summary>
     public static bool IsFloatingPoint(string dtype) => dtype is "F32" or "F64" or "F16" or "BF16";
 
     private static Header ParseHeader(JsonElement root, long? dataLength, long dataStart, string source)
