@@ -55,25 +55,7 @@ public static class Mnist
     /// The directory used when none is given: <c>$VAE_ML_DATA</c> when set, else
     /// <c>$XDG_CACHE_HOME/vae-ml/mnist</c>, else <c>~/.cache/vae-ml/mnist</c>. Read anew on every access.
     /// </summary>
-    public static string DefaultDataDirectory
-    {
-        get
-        {
-            string? configured = Environment.GetEnvironmentVariable(DataDirectoryEnvironmentVariable);
-            if (!string.IsNullOrWhiteSpace(configured))
-            {
-                return Path.GetFullPath(configured);
-            }
-
-            string? cacheHome = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            if (string.IsNullOrWhiteSpace(cacheHome))
-            {
-                cacheHome = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-            }
-
-            return Path.GetFullPath(Path.Combine(cacheHome, "vae-ml", "mnist"));
-        }
-    }
+    public static string DefaultDataDirectory => DatasetCache.DefaultDirectory(DataDirectoryEnvironmentVariable, "mnist");
 
     /// <summary>
     /// Loads one MNIST split as an <see cref="IDataView"/> with columns <see cref="LabelColumnName"/>
