@@ -1,3 +1,4 @@
+using System.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,9 +10,10 @@ namespace Vae.ML.Torch;
 /// order) over all of a network's parameters at once. The parameters and their gradients become views into one flat
 /// tensor each (as PyTorch's fused/foreach optimizers and DDP's gradient buckets arrange them), so zeroing the
 /// gradients, the update and the divergence check are a handful of whole-buffer operations per step instead of about
-/// ten .NET→native calls per parameter.
+/// ten .NET→native calls per parameter. On the CPU the update is one managed pass over the four buffers' memory
+/// (<see cref="HostStep"/>) instead of eight libtorch passes.
 /// </summary>
-internal sealed class FlatAdam : IDisposable
+internal sealed unsafe class FlatAdam : IDisposable
 {
     private const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
 
@@ -22,6 +24,10 @@ internal sealed class FlatAdam : IDisposable
     private readonly Scalar _beta1 = Beta1, _oneMinusBeta1 = 1 - Beta1, _beta2 = Beta2, _oneMinusBeta2 = 1 - Beta2, _epsilon = Epsilon;
     private readonly List<Slice> _slices = [];
     private readonly double _learningRate;
+
+    // The four buffers' memory on the CPU (null on other devices), for the managed update.
+    private readonly float* _valuesMemory, _gradientsMemory, _expAvgMemory, _expAvgSqMemory;
+    private readonly int _count;
 
     /// <summary>Takes over <paramref name="parameters"/>: afterwards each one's values and gradient live in the flat buffers.</summary>
     public FlatAdam(IEnumerable<(string Name, Parameter Parameter)> parameters, double learningRate)
@@ -46,6 +52,14 @@ internal sealed class FlatAdam : IDisposable
         _gradients = torch.zeros(total, ScalarType.Float32, device);
         _expAvg = torch.zeros(total, ScalarType.Float32, device);
         _expAvgSq = torch.zeros(total, ScalarType.Float32, device);
+        if (device.type == DeviceType.CPU && total <= int.MaxValue)
+        {
+            _count = (int)total;
+            _valuesMemory = StepMemory.Pointer(_values);
+            _gradientsMemory = StepMemory.Pointer(_gradients);
+            _expAvgMemory = StepMemory.Pointer(_expAvg);
+            _expAvgSqMemory = StepMemory.Pointer(_expAvgSq);
+        }
 
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -69,12 +83,24 @@ internal sealed class FlatAdam : IDisposable
     /// <summary>The largest |gradient| over all parameters, as a scalar tensor on the device (NaN and ∞ propagate to it); no host sync.</summary>
     public Tensor LargestGradientMagnitude() => torch.linalg.vector_norm(_gradients, double.PositiveInfinity);
 
-    /// <summary>One Adam update of every parameter, exactly as <c>torch.optim.Adam.step()</c> (single-tensor form) computes it.</summary>
+    /// <summary>
+    /// The largest |gradient| that the last <see cref="Step"/> on the CPU met (NaN when any gradient was NaN); a
+    /// by-product of its single pass, so the CPU step's divergence guard costs nothing extra.
+    /// </summary>
+    public float LastLargestGradient { get; private set; }
+
+    /// <summary>One Adam update of every parameter, as <c>torch.optim.Adam.step()</c> (single-tensor form) computes it.</summary>
     public void Step()
     {
         Steps++;
         var biasCorrection1 = 1 - Math.Pow(Beta1, Steps);
         var biasCorrection2 = 1 - Math.Pow(Beta2, Steps);
+        if (_valuesMemory is not null)
+        {
+            LastLargestGradient = HostStep((float)(-(_learningRate / biasCorrection1)), (float)Math.Sqrt(biasCorrection2));
+            return;
+        }
+
         using var noGrad = torch.no_grad();
         using Scalar sqrtBiasCorrection2 = Math.Sqrt(biasCorrection2), stepSize = -(_learningRate / biasCorrection1);
         _expAvg.mul_(_beta1).add_(_gradients, alpha: _oneMinusBeta1);
@@ -83,6 +109,63 @@ internal sealed class FlatAdam : IDisposable
         using var denominator = root.div(sqrtBiasCorrection2);
         denominator.add_(_epsilon);
         _values.addcdiv_(_expAvg, denominator, value: stepSize);
+    }
+
+    /// <summary>
+    /// The update on the CPU in one pass, torch.optim.Adam's float arithmetic in its order: m ← β₁m + (1 − β₁)g,
+    /// v ← β₂v + (1 − β₂)g², p ← p + stepSize·m / (√v / √(1 − β₂ᵗ) + ε) with stepSize = −lr / (1 − β₁ᵗ). Returns the
+    /// largest |g| (NaN if any g is NaN). Each element's arithmetic is the same in the vector and the scalar loop (no
+    /// fused multiply-add), so the result does not depend on where the vectors end.
+    /// </summary>
+    private float HostStep(float stepSize, float sqrtBiasCorrection2)
+    {
+        float beta1 = (float)Beta1, oneMinusBeta1 = (float)(1 - Beta1), beta2 = (float)Beta2, oneMinusBeta2 = (float)(1 - Beta2), epsilon = (float)Epsilon;
+        var values = new Span<float>(_valuesMemory, _count);
+        var gradients = new ReadOnlySpan<float>(_gradientsMemory, _count);
+        var expAvg = new Span<float>(_expAvgMemory, _count);
+        var expAvgSq = new Span<float>(_expAvgSqMemory, _count);
+        var i = 0;
+        var largest = Vector<float>.Zero;
+        var notANumber = Vector<int>.Zero;
+        var width = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i <= _count - width; i += width)
+            {
+                var g = new Vector<float>(gradients.Slice(i, width));
+                var m = (new Vector<float>(expAvg.Slice(i, width)) * beta1) + (g * oneMinusBeta1);
+                var v = (new Vector<float>(expAvgSq.Slice(i, width)) * beta2) + (oneMinusBeta2 * g * g);
+                var denominator = (Vector.SquareRoot(v) / sqrtBiasCorrection2) + new Vector<float>(epsilon);
+                var p = new Vector<float>(values.Slice(i, width)) + (stepSize * (m / denominator));
+                m.CopyTo(expAvg.Slice(i, width));
+                v.CopyTo(expAvgSq.Slice(i, width));
+                p.CopyTo(values.Slice(i, width));
+                largest = Vector.Max(largest, Vector.Abs(g));
+                notANumber |= Vector.OnesComplement(Vector.Equals(g, g));
+            }
+        }
+
+        var largestScalar = 0f;
+        var sawNaN = notANumber != Vector<int>.Zero;
+        for (var lane = 0; lane < width; lane++)
+        {
+            largestScalar = Math.Max(largestScalar, largest[lane]);
+        }
+
+        for (; i < _count; i++)
+        {
+            var g = gradients[i];
+            var m = (expAvg[i] * beta1) + (g * oneMinusBeta1);
+            var v = (expAvgSq[i] * beta2) + (oneMinusBeta2 * g * g);
+            var denominator = (MathF.Sqrt(v) / sqrtBiasCorrection2) + epsilon;
+            values[i] += stepSize * (m / denominator);
+            expAvg[i] = m;
+            expAvgSq[i] = v;
+            largestScalar = Math.Max(largestScalar, Math.Abs(g));
+            sawNaN |= float.IsNaN(g);
+        }
+
+        return sawNaN ? float.NaN : largestScalar;
     }
 
     /// <summary>Adam's state per parameter, in the order the parameters were given.</summary>

@@ -60,6 +60,9 @@ internal static class VaeTrainingLoop
         var history = new List<VaeEpochMetrics>();
         var network = model.Network;
         using var optimizer = new FlatAdam(network.named_parameters(), settings.LearningRate);
+
+        // The MLP on the CPU trains without autograd (hand-derived gradients into the optimizer's flat buffer).
+        using var cpuStep = CpuMlpStep.TryCreate(model);
         using var shuffleGenerator = model.CreateGeneratorAfterInit(settings.Seed);
 
         // On CUDA the noise comes from the device's own generator, seeded as torch.manual_seed seeds it.
@@ -118,12 +121,21 @@ internal static class VaeTrainingLoop
 
                     batch++;
                     var x = batches.Current;
-                    optimizer.ZeroGrad();
-                    var (logits, mu, logVar) = network.forward(x, noiseGenerator);
-                    var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, klWeight, model.Gaussian);
-                    loss.backward();
-                    tally.Record(loss, bce, kld, optimizer.LargestGradientMagnitude(), x.shape[0]);
-                    optimizer.Step();
+                    if (cpuStep is not null)
+                    {
+                        var (loss, bce, kld) = cpuStep.Run(x, noiseGenerator, klWeight);
+                        optimizer.Step();
+                        tally.Record(loss, bce, kld, optimizer.LastLargestGradient, x.shape[0]);
+                    }
+                    else
+                    {
+                        optimizer.ZeroGrad();
+                        var (logits, mu, logVar) = network.forward(x, noiseGenerator);
+                        var (loss, bce, kld) = VaeLoss.Batch(logits, x, mu, logVar, klWeight, model.Gaussian);
+                        loss.backward();
+                        tally.Record(loss, bce, kld, optimizer.LargestGradientMagnitude(), x.shape[0]);
+                        optimizer.Step();
+                    }
                 }
 
                 // The divergence guard reads the recorded losses and gradient magnitudes every few batches (and before

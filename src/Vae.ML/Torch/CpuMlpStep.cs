@@ -1,0 +1,203 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vae.ML.Torch;
+
+/// <summary>
+/// One training step of a Bernoulli MLP VAE on the CPU without autograd: the forward pass, the loss and the gradients
+/// derived by hand, written straight into <see cref="FlatAdam"/>'s flat gradient buffer. The GEMMs stay in libtorch
+/// (into preallocated matrices); the elementwise work and the sums run in managed code over the same memory. That is
+/// about 20 libtorch calls per step instead of autograd's graph and ~40 calls, each with its dispatch.
+/// </summary>
+/// <remarks>
+/// It computes what <see cref="VaeNetwork.forward(Tensor, Generator?)"/>, <see cref="VaeLoss.Batch"/> and
+/// <c>backward()</c> compute, within float rounding (sums in another order), not bit for bit; it is itself
+/// deterministic. ε is drawn from the run's generator exactly where the autograd path draws it (one normal draw of
+/// rows × latent per step), so a seed still gives the PyTorch script's random stream. Convolutional networks, the
+/// Gaussian likelihood and CUDA keep the autograd path (<see cref="TryCreate"/> returns null).
+/// </remarks>
+internal sealed class CpuMlpStep : IDisposable
+{
+    private readonly CpuDense[] _encoder;
+    private readonly CpuDense _mu;
+    private readonly CpuDense _logVar;
+    private readonly CpuDense[] _decoder;
+    private readonly CpuDense _output;
+    private readonly int _latent;
+    private readonly float[] _scratch;
+
+    // At most two batch sizes per run: the full batch and the epoch's last one.
+    private readonly Dictionary<int, Workspace> _workspaces = [];
+
+    private CpuMlpStep(VaeNetwork network)
+    {
+        var layers = network.Spec.Layers;
+        var parameters = network.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        _encoder = layers.EncoderDense.Select(l => new CpuDense(l, parameters)).ToArray();
+        _mu = new CpuDense(layers.Mu, parameters);
+        _logVar = new CpuDense(layers.LogVariance, parameters);
+        _decoder = layers.DecoderDense.Select(l => new CpuDense(l, parameters)).ToArray();
+        _output = new CpuDense(layers.Output, parameters);
+        _latent = network.Spec.LatentDimension;
+        _scratch = new float[network.Spec.InputSize];
+    }
+
+    /// <summary>
+    /// The step for <paramref name="model"/>'s network, or null where the autograd path trains it (not the CPU, not an
+    /// MLP, not Bernoulli). Create it after <see cref="FlatAdam"/>: it works on the optimizer's flat buffers.
+    /// </summary>
+    public static CpuMlpStep? TryCreate(VaeModel model)
+        => model.Device.type == DeviceType.CPU && model.Architecture.Kind == VaeArchitecture.Mlp && model.Likelihood == VaeLikelihood.Bernoulli
+            ? new CpuMlpStep(model.Network)
+            : null;
+
+    /// <summary>
+    /// The forward pass on <paramref name="x"/> (rows × features, contiguous), ε drawn from <paramref name="generator"/>,
+    /// and every parameter's gradient of the batch's loss reconstruction + <paramref name="beta"/>·KL written into its
+    /// gradient buffer (replacing what was there). Returns the batch's summed loss, reconstruction term and KL.
+    /// </summary>
+    public (double Loss, double Reconstruction, double Kl) Run(Tensor x, Generator generator, double beta)
+    {
+        var rows = checked((int)x.shape[0]);
+        var w = WorkspaceFor(rows);
+        var xValues = StepMemory.Values(x);
+
+        // Encoder: dense layers with ReLU, then the two heads.
+        var h = x;
+        for (var i = 0; i < _encoder.Length; i++)
+        {
+            _encoder[i].Forward(h, w.Encoder[i], relu: true);
+            h = w.Encoder[i].Tensor;
+        }
+
+        _mu.Forward(h, w.Mu, relu: false);
+        _logVar.Forward(h, w.LogVar, relu: false);
+
+        // ε ~ N(0, I) from the run's generator, where the autograd path's randn draws it; then z = μ + ε·σ.
+        StepMemory.ReleaseAlias(w.Epsilon.Tensor, w.Epsilon.Tensor.normal_(0, 1, generator));
+
+        GaussianLatent.Sample(w.Mu.Values, w.LogVar.Values, w.Epsilon.Values, w.Z.Values);
+
+        // Decoder: dense layers with ReLU, then the logits.
+        var d = w.Z.Tensor;
+        for (var j = 0; j < _decoder.Length; j++)
+        {
+            _decoder[j].Forward(d, w.Decoder[j], relu: true);
+            d = w.Decoder[j].Tensor;
+        }
+
+        _output.Forward(d, w.Logits, relu: false);
+
+        var reconstruction = BernoulliTerm.LossAndGradient(w.Logits, xValues, w.LogitsGradient, _scratch);
+        var kl = GaussianLatent.Kl(w.Mu.Values, w.LogVar.Values);
+
+        // Backward through the decoder, output to z; each hidden layer's gradient is masked by its ReLU first.
+        var gradient = w.LogitsGradient;
+        var layer = _output;
+        for (var j = _decoder.Length - 1; j >= 0; j--)
+        {
+            layer.Backward(gradient, w.Decoder[j].Tensor, w.DecoderGradient[j]);
+            gradient = w.DecoderGradient[j];
+            CpuDense.ReluBackward(gradient.Values, w.Decoder[j].Values);
+            layer = _decoder[j];
+        }
+
+        layer.Backward(gradient, w.Z.Tensor, w.ZGradient);
+        GaussianLatent.Backward(w.ZGradient.Values, w.Mu.Values, w.LogVar.Values, w.Epsilon.Values, beta, w.MuGradient.Values, w.LogVarGradient.Values);
+
+        // Both heads read the last encoder layer: its gradient is the sum of theirs. x itself needs none.
+        var last = _encoder.Length - 1;
+        var headInput = last >= 0 ? w.Encoder[last].Tensor : x;
+        var headGradient = last >= 0 ? w.EncoderGradient[last] : null;
+        _mu.Backward(w.MuGradient, headInput, headGradient);
+        _logVar.Backward(w.LogVarGradient, headInput, headGradient, accumulate: true);
+        for (var i = last; i >= 0; i--)
+        {
+            CpuDense.ReluBackward(w.EncoderGradient[i].Values, w.Encoder[i].Values);
+            _encoder[i].Backward(w.EncoderGradient[i], i > 0 ? w.Encoder[i - 1].Tensor : x, i > 0 ? w.EncoderGradient[i - 1] : null);
+        }
+
+        return (reconstruction + (beta * kl), reconstruction, kl);
+    }
+
+    private Workspace WorkspaceFor(int rows)
+    {
+        if (!_workspaces.TryGetValue(rows, out var workspace))
+        {
+            workspace = new Workspace(rows, _encoder, _latent, _decoder, _output.Outputs);
+            _workspaces.Add(rows, workspace);
+        }
+
+        return workspace;
+    }
+
+    public void Dispose()
+    {
+        foreach (var workspace in _workspaces.Values)
+        {
+            workspace.Dispose();
+        }
+
+        foreach (var layer in _encoder.Append(_mu).Append(_logVar).Concat(_decoder).Append(_output))
+        {
+            layer.Dispose();
+        }
+    }
+
+    /// <summary>Every activation of one batch size and its gradient.</summary>
+    private sealed class Workspace : IDisposable
+    {
+        public Workspace(int rows, CpuDense[] encoder, int latent, CpuDense[] decoder, int features)
+        {
+            Encoder = encoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
+            EncoderGradient = encoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
+            Mu = new StepMatrix(rows, latent);
+            LogVar = new StepMatrix(rows, latent);
+            Epsilon = new StepMatrix(rows, latent);
+            Z = new StepMatrix(rows, latent);
+            MuGradient = new StepMatrix(rows, latent);
+            LogVarGradient = new StepMatrix(rows, latent);
+            ZGradient = new StepMatrix(rows, latent);
+            Decoder = decoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
+            DecoderGradient = decoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
+            Logits = new StepMatrix(rows, features);
+            LogitsGradient = new StepMatrix(rows, features);
+        }
+
+        public StepMatrix[] Encoder { get; }
+
+        public StepMatrix[] EncoderGradient { get; }
+
+        public StepMatrix Mu { get; }
+
+        public StepMatrix LogVar { get; }
+
+        public StepMatrix Epsilon { get; }
+
+        public StepMatrix Z { get; }
+
+        public StepMatrix MuGradient { get; }
+
+        public StepMatrix LogVarGradient { get; }
+
+        public StepMatrix ZGradient { get; }
+
+        public StepMatrix[] Decoder { get; }
+
+        public StepMatrix[] DecoderGradient { get; }
+
+        public StepMatrix Logits { get; }
+
+        public StepMatrix LogitsGradient { get; }
+
+        public void Dispose()
+        {
+            foreach (var matrix in Encoder.Concat(EncoderGradient).Concat(Decoder).Concat(DecoderGradient)
+                .Concat([Mu, LogVar, Epsilon, Z, MuGradient, LogVarGradient, ZGradient, Logits, LogitsGradient]))
+            {
+                matrix.Dispose();
+            }
+        }
+    }
+}
