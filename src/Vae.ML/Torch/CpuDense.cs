@@ -62,7 +62,9 @@ internal static unsafe class StepMemory
         return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.bytes));
     }
 
-    public static ReadOnlySpan<float> Values(Tensor tensor) => new(Pointer(tensor), checked((int)tensor.numel()));
+    public static ReadOnlySpan<float> Values(Tensor tensor) => Span(tensor);
+
+    public static Span<float> Span(Tensor tensor) => new(Pointer(tensor), checked((int)tensor.numel()));
 
     /// <summary>target ← a·b, or target ← target + a·b when <paramref name="accumulate"/>: one libtorch call, no allocation.</summary>
     public static void Gemm(Tensor target, Tensor a, Tensor b, bool accumulate = false)

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Vae.ML.Torch;
 
 /// <summary>
-/// One training step of a Bernoulli MLP VAE on the CPU without autograd: the forward pass, the loss and the gradients
+/// One training step of an MLP VAE on the CPU without autograd: the forward pass, the loss and the gradients
 /// derived by hand, written straight into <see cref="FlatAdam"/>'s flat gradient buffer. The GEMMs stay in libtorch
 /// (into preallocated matrices); the elementwise work and the sums run in managed code over the same memory. That is
 /// about 20 libtorch calls per step instead of autograd's graph and ~40 calls, each with its dispatch.
@@ -14,8 +14,8 @@ namespace Vae.ML.Torch;
 /// It computes what <see cref="VaeNetwork.forward(Tensor, Generator?)"/>, <see cref="VaeLoss.Batch"/> and
 /// <c>backward()</c> compute, within float rounding (sums in another order), not bit for bit; it is itself
 /// deterministic. ε is drawn from the run's generator exactly where the autograd path draws it (one normal draw of
-/// rows × latent per step), so a seed still gives the PyTorch script's random stream. Convolutional networks, the
-/// Gaussian likelihood and CUDA keep the autograd path (<see cref="TryCreate"/> returns null).
+/// rows × latent per step), so a seed still gives the PyTorch script's random stream. Convolutional networks and CUDA
+/// keep the autograd path (<see cref="TryCreate"/> returns null).
 /// </remarks>
 internal sealed class CpuMlpStep : IDisposable
 {
@@ -26,12 +26,20 @@ internal sealed class CpuMlpStep : IDisposable
     private readonly CpuDense _output;
     private readonly int _latent;
     private readonly float[] _scratch;
+    private readonly float[] _precision;
+
+    // The Gaussian decoder's learned log σ² (values and gradient, views into the flat buffers) and the standardization's
+    // Σ log std; null for the Bernoulli decoder.
+    private readonly Parameter? _logVariance;
+    private readonly Tensor? _logVarianceGradient;
+    private readonly double _logStdSum;
 
     // At most two batch sizes per run: the full batch and the epoch's last one.
     private readonly Dictionary<int, Workspace> _workspaces = [];
 
-    private CpuMlpStep(VaeNetwork network)
+    private CpuMlpStep(VaeModel model)
     {
+        var network = model.Network;
         var layers = network.Spec.Layers;
         var parameters = network.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
         _encoder = layers.EncoderDense.Select(l => new CpuDense(l, parameters)).ToArray();
@@ -41,16 +49,19 @@ internal sealed class CpuMlpStep : IDisposable
         _output = new CpuDense(layers.Output, parameters);
         _latent = network.Spec.LatentDimension;
         _scratch = new float[network.Spec.InputSize];
+        _precision = new float[network.Spec.InputSize];
+        _logVariance = network.DecoderLogVariance;
+        _logVarianceGradient = _logVariance?.grad?.DetachFromDisposeScope();
+        _logStdSum = model.Standardization?.LogStdSum ?? 0;
     }
 
     /// <summary>
     /// The step for <paramref name="model"/>'s network, or null where the autograd path trains it (not the CPU, not an
-    /// MLP, not Bernoulli). Create it after <see cref="FlatAdam"/>: it works on the optimizer's flat buffers.
+    /// MLP). Create it after <see cref="FlatAdam"/> (it works on the optimizer's flat buffers) and after the
+    /// standardization is set (the Gaussian term's constant comes from it).
     /// </summary>
     public static CpuMlpStep? TryCreate(VaeModel model)
-        => model.Device.type == DeviceType.CPU && model.Architecture.Kind == VaeArchitecture.Mlp && model.Likelihood == VaeLikelihood.Bernoulli
-            ? new CpuMlpStep(model.Network)
-            : null;
+        => model.Device.type == DeviceType.CPU && model.Architecture.Kind == VaeArchitecture.Mlp ? new CpuMlpStep(model) : null;
 
     /// <summary>
     /// The forward pass on <paramref name="x"/> (rows × features, contiguous), ε drawn from <paramref name="generator"/>,
@@ -79,7 +90,7 @@ internal sealed class CpuMlpStep : IDisposable
 
         GaussianLatent.Sample(w.Mu.Values, w.LogVar.Values, w.Epsilon.Values, w.Z.Values);
 
-        // Decoder: dense layers with ReLU, then the logits.
+        // Decoder: dense layers with ReLU, then the logits (Bernoulli) or the standardized means (Gaussian).
         var d = w.Z.Tensor;
         for (var j = 0; j < _decoder.Length; j++)
         {
@@ -87,13 +98,16 @@ internal sealed class CpuMlpStep : IDisposable
             d = w.Decoder[j].Tensor;
         }
 
-        _output.Forward(d, w.Logits, relu: false);
+        _output.Forward(d, w.Decoded, relu: false);
 
-        var reconstruction = BernoulliTerm.LossAndGradient(w.Logits, xValues, w.LogitsGradient, _scratch);
+        var reconstruction = _logVariance is null
+            ? BernoulliTerm.LossAndGradient(w.Decoded, xValues, w.DecodedGradient, _scratch)
+            : GaussianTerm.LossAndGradient(w.Decoded, xValues, w.DecodedGradient, StepMemory.Values(_logVariance), StepMemory.Span(_logVarianceGradient!),
+                _logStdSum, _precision, _scratch);
         var kl = GaussianLatent.Kl(w.Mu.Values, w.LogVar.Values);
 
         // Backward through the decoder, output to z; each hidden layer's gradient is masked by its ReLU first.
-        var gradient = w.LogitsGradient;
+        var gradient = w.DecodedGradient;
         var layer = _output;
         for (var j = _decoder.Length - 1; j >= 0; j--)
         {
@@ -134,6 +148,7 @@ internal sealed class CpuMlpStep : IDisposable
 
     public void Dispose()
     {
+        _logVarianceGradient?.Dispose();
         foreach (var workspace in _workspaces.Values)
         {
             workspace.Dispose();
@@ -161,8 +176,8 @@ internal sealed class CpuMlpStep : IDisposable
             ZGradient = new StepMatrix(rows, latent);
             Decoder = decoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
             DecoderGradient = decoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
-            Logits = new StepMatrix(rows, features);
-            LogitsGradient = new StepMatrix(rows, features);
+            Decoded = new StepMatrix(rows, features);
+            DecodedGradient = new StepMatrix(rows, features);
         }
 
         public StepMatrix[] Encoder { get; }
@@ -187,14 +202,14 @@ internal sealed class CpuMlpStep : IDisposable
 
         public StepMatrix[] DecoderGradient { get; }
 
-        public StepMatrix Logits { get; }
+        public StepMatrix Decoded { get; }
 
-        public StepMatrix LogitsGradient { get; }
+        public StepMatrix DecodedGradient { get; }
 
         public void Dispose()
         {
             foreach (var matrix in Encoder.Concat(EncoderGradient).Concat(Decoder).Concat(DecoderGradient)
-                .Concat([Mu, LogVar, Epsilon, Z, MuGradient, LogVarGradient, ZGradient, Logits, LogitsGradient]))
+                .Concat([Mu, LogVar, Epsilon, Z, MuGradient, LogVarGradient, ZGradient, Decoded, DecodedGradient]))
             {
                 matrix.Dispose();
             }

@@ -43,6 +43,59 @@ internal static class BernoulliTerm
 }
 
 /// <summary>
+/// The Gaussian reconstruction term of the CPU training step, as <see cref="VaeLoss"/> defines it:
+/// ½ Σ [log 2π + lv + (x − μ)² e^−lv] over the batch's standardized values plus rows · Σ log std, where
+/// lv = max(θ, <see cref="GaussianDecoder.MinLogVariance"/>) is the decoder's learned log σ² per feature; and its
+/// gradients at the decoded means and at θ.
+/// </summary>
+internal static class GaussianTerm
+{
+    private static readonly double LogTwoPi = Math.Log(2 * Math.PI);
+
+    /// <summary>
+    /// The batch's summed term; ∂/∂μ into <paramref name="gradient"/> and ∂/∂θ into <paramref name="logVarianceGradient"/>.
+    /// <paramref name="precision"/> and <paramref name="scratch"/> hold one row each.
+    /// </summary>
+    public static double LossAndGradient(StepMatrix mean, ReadOnlySpan<float> x, StepMatrix gradient, ReadOnlySpan<float> logVariance,
+        Span<float> logVarianceGradient, double logStdSum, Span<float> precision, Span<float> scratch)
+    {
+        var width = mean.Columns;
+        Span<float> inverse = precision[..width], t = scratch[..width];
+        var floor = (float)GaussianDecoder.MinLogVariance;
+
+        // e^−lv per feature, and Σ (lv + log 2π) once per row.
+        TensorPrimitives.Max(logVariance, floor, inverse);
+        var perRow = TensorPrimitives.Sum(inverse) + (width * LogTwoPi);
+        TensorPrimitives.Negate(inverse, inverse);
+        TensorPrimitives.Exp(inverse, inverse);
+
+        // logVarianceGradient first gathers Σ_rows (x − μ)² e^−lv.
+        logVarianceGradient.Clear();
+        var squares = 0.0;
+        for (var row = 0; row < mean.Rows; row++)
+        {
+            var g = gradient.Row(row);
+            TensorPrimitives.Subtract(mean.Row(row), x.Slice(row * width, width), g);
+            TensorPrimitives.Multiply(g, g, t);
+            TensorPrimitives.Multiply(t, inverse, t);
+            squares += TensorPrimitives.Sum(t);
+            TensorPrimitives.Add(logVarianceGradient, t, logVarianceGradient);
+
+            // ∂/∂μ ½ (x − μ)² e^−lv = (μ − x) e^−lv.
+            TensorPrimitives.Multiply(g, inverse, g);
+        }
+
+        // ∂/∂lv ½ [lv + (x − μ)² e^−lv] = ½ [1 − (x − μ)² e^−lv], summed over rows; clamp_min passes it where θ ≥ floor.
+        for (var i = 0; i < width; i++)
+        {
+            logVarianceGradient[i] = logVariance[i] >= floor ? 0.5f * (mean.Rows - logVarianceGradient[i]) : 0;
+        }
+
+        return (0.5 * (squares + (mean.Rows * perRow))) + (mean.Rows * logStdSum);
+    }
+}
+
+/// <summary>
 /// The latent part of the CPU training step: the reparameterisation z = μ + ε·σ with σ = e^{½ log σ²}, the
 /// KL(q(z|x) ‖ N(0, I)) term and their gradients. The latent is a few values per row, so plain loops in double.
 /// </summary>
