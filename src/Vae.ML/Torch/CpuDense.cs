@@ -104,13 +104,18 @@ internal sealed unsafe class CpuDense : IDisposable
         Outputs = layer.Outputs;
         _weight = weight.detach().DetachFromDisposeScope();
         _weightTransposed = _weight.t().DetachFromDisposeScope();
-        _weightGradient = (weight.grad ?? throw new InvalidOperationException($"'{layer.Name}.weight' has no gradient buffer; create the optimizer first.")).detach().DetachFromDisposeScope();
+        _weightGradient = GradientOf(weight, layer.Name + ".weight");
         _bias = StepMemory.Pointer(bias);
-        _biasGradient = StepMemory.Pointer(bias.grad ?? throw new InvalidOperationException($"'{layer.Name}.bias' has no gradient buffer; create the optimizer first."));
+        using var biasGradient = GradientOf(bias, layer.Name + ".bias");
+        _biasGradient = StepMemory.Pointer(biasGradient);
         StepMemory.Pointer(_weightGradient);
     }
 
     public int Inputs { get; }
+
+    /// <summary>A new handle on the parameter's gradient (a view into the flat gradient buffer), owned by the caller.</summary>
+    private static Tensor GradientOf(Parameter parameter, string name)
+        => (parameter.grad ?? throw new InvalidOperationException($"'{name}' has no gradient buffer; create the optimizer first.")).DetachFromDisposeScope();
 
     public int Outputs { get; }
 

@@ -329,11 +329,49 @@ internal static class VaeTrainingLoop
         var rows = data.shape[0];
         // Both outlive the first batch's dispose scope (they are created inside it), so they leave it.
         using var drawn = torch.randperm(rows, generator: generator).DetachFromDisposeScope();
+        if (device.type == DeviceType.CPU)
+        {
+            foreach (var batch in HostBatches(data, batchSize, drawn))
+            {
+                yield return batch;
+            }
+
+            yield break;
+        }
+
         using var permutation = drawn.to(device).DetachFromDisposeScope();
         for (long start = 0; start < rows; start += batchSize)
         {
             using var index = permutation.narrow(0, start, Math.Min(batchSize, rows - start));
             yield return data.index_select(0, index);
+        }
+    }
+
+    /// <summary>
+    /// The CPU's batches: the permutation's rows copied into one reused buffer (a plain row copy per image instead of
+    /// libtorch's <c>index_select</c>, a parallel region per step); each batch is a view of it, valid until the next.
+    /// </summary>
+    private static IEnumerable<Tensor> HostBatches(Tensor data, int batchSize, Tensor permutation)
+    {
+        var rows = data.shape[0];
+        var order = permutation.data<long>().ToArray();
+        using var buffer = torch.empty(new long[] { Math.Min(batchSize, rows), data.shape[1] }, data.dtype).DetachFromDisposeScope();
+        for (long start = 0; start < rows; start += batchSize)
+        {
+            var count = (int)Math.Min(batchSize, rows - start);
+            CopyRows(data, order.AsSpan((int)start, count), buffer);
+            yield return buffer.narrow(0, 0, count);
+        }
+    }
+
+    /// <summary>Rows <paramref name="order"/> of <paramref name="data"/> into the first rows of <paramref name="target"/>.</summary>
+    private static unsafe void CopyRows(Tensor data, ReadOnlySpan<long> order, Tensor target)
+    {
+        var width = (int)data.shape[1];
+        float* source = StepMemory.Pointer(data), destination = StepMemory.Pointer(target);
+        for (var i = 0; i < order.Length; i++)
+        {
+            new ReadOnlySpan<float>(source + (order[i] * width), width).CopyTo(new Span<float>(destination + ((long)i * width), width));
         }
     }
 
