@@ -28,11 +28,12 @@ internal sealed class CpuMlpStep : IDisposable
     private readonly float[] _scratch;
     private readonly float[] _precision;
 
-    // The Gaussian decoder's learned log σ² (values and gradient, views into the flat buffers) and the standardization's
-    // Σ log std; null for the Bernoulli decoder.
+    // The Gaussian decoder's learned log σ² (values and gradient, views into the flat buffers); null for Bernoulli.
     private readonly Parameter? _logVariance;
     private readonly Tensor? _logVarianceGradient;
-    private readonly double _logStdSum;
+
+    // Read per step for the standardization's Σ log std: a resumed run puts the checkpoint's standardization back.
+    private readonly VaeModel _model;
 
     // At most two batch sizes per run: the full batch and the epoch's last one.
     private readonly Dictionary<int, Workspace> _workspaces = [];
@@ -52,13 +53,12 @@ internal sealed class CpuMlpStep : IDisposable
         _precision = new float[network.Spec.InputSize];
         _logVariance = network.DecoderLogVariance;
         _logVarianceGradient = _logVariance?.grad?.DetachFromDisposeScope();
-        _logStdSum = model.Standardization?.LogStdSum ?? 0;
+        _model = model;
     }
 
     /// <summary>
     /// The step for <paramref name="model"/>'s network, or null where the autograd path trains it (not the CPU, not an
-    /// MLP). Create it after <see cref="FlatAdam"/> (it works on the optimizer's flat buffers) and after the
-    /// standardization is set (the Gaussian term's constant comes from it).
+    /// MLP). Create it after <see cref="FlatAdam"/>: it works on the optimizer's flat buffers.
     /// </summary>
     public static CpuMlpStep? TryCreate(VaeModel model)
         => model.Device.type == DeviceType.CPU && model.Architecture.Kind == VaeArchitecture.Mlp ? new CpuMlpStep(model) : null;
@@ -103,7 +103,7 @@ internal sealed class CpuMlpStep : IDisposable
         var reconstruction = _logVariance is null
             ? BernoulliTerm.LossAndGradient(w.Decoded, xValues, w.DecodedGradient, _scratch)
             : GaussianTerm.LossAndGradient(w.Decoded, xValues, w.DecodedGradient, StepMemory.Values(_logVariance), StepMemory.Span(_logVarianceGradient!),
-                _logStdSum, _precision, _scratch);
+                _model.Standardization?.LogStdSum ?? 0, _precision, _scratch);
         var kl = GaussianLatent.Kl(w.Mu.Values, w.LogVar.Values);
 
         // Backward through the decoder, output to z; each hidden layer's gradient is masked by its ReLU first.

@@ -55,7 +55,10 @@ public class VaeAnomalyDetectorTests
 
         var engine = ml.Model.CreatePredictionEngine<Row, Prediction>(detector);
         var single = engine.Predict(rows[^1]);
-        single.Score.Should().Be(scores[^1]);
+
+        // The engine scores one row on the managed path (ManagedMlp), which sums in another order than libtorch's
+        // batch: equal within float rounding, not bit for bit (the weights of a given training decide the last bit).
+        single.Score.Should().BeApproximately(scores[^1], 1e-6f * Math.Abs(scores[^1]));
         single.PredictedLabel.Should().Be(scores[^1] > detector.Threshold);
     }
 

@@ -23,6 +23,12 @@ public class CpuMlpStepTests(ITestOutputHelper output)
     {
         const long seed = 11;
         using var model = VaeModel.Create(spec, seed, "cpu");
+        if (spec.Likelihood == VaeLikelihood.Gaussian)
+        {
+            // A standardization with std ≠ 1, so the loss carries its rows · Σ log std.
+            model.Standardization = new FeatureStandardization(new float[spec.InputSize], Enumerable.Repeat(2f, spec.InputSize).ToArray());
+        }
+
         if (nearFloor)
         {
             // Learned log σ² on both sides of its floor (and at it): the floor's clamp passes gradient only from it up.
