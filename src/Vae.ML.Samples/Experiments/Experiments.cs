@@ -150,7 +150,7 @@ internal sealed class Experiments(ExperimentRuns runs, CliContext context)
     private string Latent()
     {
         var md = new StringBuilder("## Latent size: 2, 10, 20, 50\n\n");
-        md.AppendLine("MLP 784-400-d, \u03b2 = 1, MNIST. Test losses are per image with z sampled (the report's test loop); NLL is \u2212log p(x) by the IWAE bound. Mean \u00b1 sd over the seeds.");
+        md.AppendLine("MLP 784-400-d, \u03b2 = 1, MNIST. Test losses are per image with z sampled (the report's test loop); NLL is \u2212log p(x) by the IWAE bound. Mean \u00b1 sd over the seeds. Seconds per epoch are wall-clock time on the machine of the run, shared with other work: they say how long it took, not how fast Vae.ML is (docs/performance.md measures that).");
         md.AppendLine();
         md.AppendLine(F($"| latent | test loss, epoch 10 | test loss, epoch {S.Epochs} | test loss at z = \u03bc | test NLL (k = {S.NllSamples}) | 5-NN accuracy | median s/epoch |"));
         md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
@@ -176,8 +176,8 @@ internal sealed class Experiments(ExperimentRuns runs, CliContext context)
         md.AppendLine();
         double nll2 = byLatent[2].Average(r => r.Nll), nll20 = byLatent[20].Average(r => r.Nll), nll50 = byLatent[50].Average(r => r.Nll);
         string beyond20 = Math.Abs(nll20 - nll50) < 1
-            ? F($"50 dimensions change it by only {nll20 - nll50:+0.0;-0.0} nats: beyond 20, extra dimensions buy little")
-            : F($"50 dimensions change it by a further {nll20 - nll50:+0.0;-0.0} nats");
+            ? F($"50 dimensions change it by only {nll50 - nll20:+0.0;-0.0} nats: beyond 20, extra dimensions buy little")
+            : F($"50 dimensions change it by a further {nll50 - nll20:+0.0;-0.0} nats");
         md.AppendLine(F($"What it means: going from a 2-D to a 20-D code changes the test NLL by {nll20 - nll2:+0.0;-0.0} nats (negative = more likely); {beyond20}. The 2-D model is the one that can be drawn and explored directly."));
         md.AppendLine();
         return md.ToString();
