@@ -109,11 +109,13 @@ public class TrainerContractTests
         var trainer = ml.Transforms.Vae(options);
         options.Epochs = 0;
         options.LatentDimension = 3;
+        options.HiddenSizes[0] = 5; // the array too, not only the reference
 
         using var vae = trainer.Fit(ml.Data.LoadFromEnumerable(Rows(10, seed: 1)));
 
         vae.History.Should().HaveCount(1);
         vae.LatentDimension.Should().Be(2);
+        vae.HiddenSizes.Should().Equal(3);
     }
 
     [Fact]
@@ -173,6 +175,14 @@ public class TrainerContractTests
         logger.Messages.Should().HaveCount(2);
         logger.Messages[0].Should().Be("Training VAE 4-3-2 on 9 rows (streamed), device cpu (Device = \"cpu\"), 1 epochs, batch 8, lr 0.001, beta 1, seed 3.");
         logger.Messages[1].Should().MatchRegex(@"^Epoch 1/1: train loss \d+\.\d{4} \(reconstruction \d+\.\d{4}, KL \d+\.\d{4}\), \d+\.\d{2} s$");
+    }
+
+    [Fact]
+    public void Batch_progress_gives_the_fraction_of_the_epochs_rows_done()
+    {
+        new VaeBatchProgress { Rows = 3, TotalRows = 12 }.EpochFraction.Should().Be(0.25);
+        new VaeBatchProgress { Rows = 12, TotalRows = 12 }.EpochFraction.Should().Be(1);
+        new VaeBatchProgress { Rows = 0, TotalRows = 0 }.EpochFraction.Should().Be(1, "an epoch without rows is done");
     }
 
     private static SmallRow[] Rows(int count, int seed)
