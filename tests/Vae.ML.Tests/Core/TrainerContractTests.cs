@@ -177,6 +177,20 @@ public class TrainerContractTests
         logger.Messages[1].Should().MatchRegex(@"^Epoch 1/1: train loss \d+\.\d{4} \(reconstruction \d+\.\d{4}, KL \d+\.\d{4}\), \d+\.\d{2} s$");
     }
 
+    [Theory]
+    [InlineData(nameof(VaeOptions.FeatureColumnName), "")]
+    [InlineData(nameof(VaeOptions.LatentColumnName), " ")]
+    [InlineData(nameof(VaeOptions.LatentLogVarianceColumnName), "")]
+    [InlineData(nameof(VaeOptions.ReconstructionColumnName), "\t")]
+    [InlineData(nameof(VaeOptions.ScoreColumnName), "")]
+    public void A_blank_column_name_is_refused_by_its_option(string option, string name)
+    {
+        var options = Options();
+        typeof(VaeOptions).GetProperty(option)!.SetValue(options, name);
+        ((Action)(() => new MLContext().Transforms.Vae(options))).Should().Throw<ArgumentException>()
+            .WithMessage($"{option} must be a non-empty column name.*").Which.ParamName.Should().Be(option);
+    }
+
     [Fact]
     public void Batch_progress_gives_the_fraction_of_the_epochs_rows_done()
     {
