@@ -192,6 +192,25 @@ public class TrainerContractTests
     }
 
     [Fact]
+    public void The_divergence_message_names_the_epoch_batch_and_learning_rate_in_invariant_culture()
+    {
+        var culture = System.Globalization.CultureInfo.CurrentCulture;
+        System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo("de-DE");
+        try
+        {
+            var error = new VaeTrainingDivergedException(3, 7, 0.5, "the loss is NaN");
+
+            error.Message.Should().Be("VAE training diverged at epoch 3, batch 7 (learning rate 0.5): the loss is NaN. No model was returned. " +
+                "Try a lower LearningRate (the report uses 1e-3) or a smaller Beta.");
+            (error.Epoch, error.Batch, error.LearningRate).Should().Be((3, 7, 0.5));
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = culture;
+        }
+    }
+
+    [Fact]
     public void Batch_progress_gives_the_fraction_of_the_epochs_rows_done()
     {
         new VaeBatchProgress { Rows = 3, TotalRows = 12 }.EpochFraction.Should().Be(0.25);
