@@ -227,6 +227,64 @@ public class VaeCursorContractTests(ScoringModelFixture fixture) : IClassFixture
         }
     }
 
+    [Fact]
+    public void A_cursor_read_to_the_end_warns_about_odd_rows_before_it_is_disposed()
+    {
+        var rows = SyntheticData.Rows(8, seed: 38);
+        rows[3].Features[5] = float.NaN;
+        var scored = _vae.Transform(fixture.Context.Data.LoadFromEnumerable(rows));
+        fixture.TakeWarnings();
+
+        var cursor = scored.GetRowCursor([scored.Schema["Score"]]);
+        var score = cursor.GetGetter<float>(scored.Schema["Score"]);
+        var value = 0f;
+        while (cursor.MoveNext())
+        {
+            score(ref value);
+        }
+
+        fixture.TakeWarnings().Should().ContainSingle().Which.Should()
+            .EndWith("VAE scoring (cursor): 1 of 8 rows had NaN or infinite values; their outputs are NaN.");
+        cursor.Dispose();
+        fixture.TakeWarnings().Should().BeEmpty("one warning per cursor");
+    }
+
+    [Fact]
+    public void A_row_whose_vector_breaks_its_declared_length_is_refused_by_the_row_mapper_with_its_position()
+    {
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumn("Features", new VectorDataViewType(NumberDataViewType.Single, SyntheticData.Width));
+        var row = new ShortVectorRow(builder.ToSchema());
+        var mapper = _vae.GetRowToRowMapper(row.Schema);
+        using var mapped = mapper.GetRow(row, [mapper.OutputSchema["Score"]]);
+        var score = mapped.GetGetter<float>(mapper.OutputSchema["Score"]);
+        var value = 0f;
+
+        var read = () => score(ref value);
+
+        read.Should().Throw<ArgumentException>().WithMessage("Input data, column 'Features', row 4: vector has 3 values; expected 64.");
+    }
+
+    /// <summary>A row at position 4 whose Features getter breaks the schema's vector length.</summary>
+    private sealed class ShortVectorRow(DataViewSchema schema) : DataViewRow
+    {
+        public override DataViewSchema Schema => schema;
+
+        public override long Position => 4;
+
+        public override long Batch => 0;
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) => id = new DataViewRowId(4, 0);
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => true;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            ValueGetter<VBuffer<float>> features = (ref VBuffer<float> value) => value = new VBuffer<float>(3, [0.5f, 0.5f, 0.5f]);
+            return (ValueGetter<TValue>)(Delegate)features;
+        }
+    }
+
     /// <summary>A view that knows its row count and can shuffle (delegating the cursors to another view).</summary>
     private sealed class KnownCountView(IDataView inner, long rows) : IDataView
     {
