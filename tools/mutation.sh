@@ -41,9 +41,10 @@ dotnet tool restore >/dev/null
 # perTest coverage: each mutant runs only the tests that executed it during the initial run (Stryker's default, stated
 # so it stays that way). Arguments of exception constructors (and of the local Bad/bad helpers that build the readers'
 # InvalidDataExceptions) are not mutated: they are the human-readable messages, whose key parts (file, column, option
-# names) the tests check with wildcards; the conditions that throw are mutated. string.Create only formats log lines and
-# messages here, and Stryker's mutants of its interpolated-string handler do not compile (CS1620), which makes it drop
-# every mutant of the enclosing method (VaeTrainer.Fit among them); LogInformation is the trainer's log.
+# names) the tests check with wildcards; the conditions that throw are mutated. LogInformation only hands the trainer's
+# log line (mutated where it is built) to an ILogger. string.Create: Stryker's mutants of an interpolated string passed
+# to its ref handler do not compile (CS1620) and make it drop every mutant of the enclosing method; messages made of
+# several parts are therefore built with string.Format, and the few left with one interpolated string stay ignored.
 cat >"$work/stryker-config.json" <<'JSON'
 {
   "stryker-config": {

@@ -10,9 +10,9 @@ namespace Vae.ML;
 public sealed class VaeTrainingDivergedException : InvalidOperationException
 {
     internal VaeTrainingDivergedException(int epoch, int batch, double learningRate, string what)
-        : base(string.Create(CultureInfo.InvariantCulture,
-            $"VAE training diverged at epoch {epoch}, batch {batch} (learning rate {learningRate}): {what}. No model was returned. " +
-            $"Try a lower {nameof(VaeOptions.LearningRate)} (the report uses 1e-3) or a smaller {nameof(VaeOptions.Beta)}."))
+        : base(string.Format(CultureInfo.InvariantCulture,
+            "VAE training diverged at epoch {0}, batch {1} (learning rate {2}): {3}. No model was returned. Try a lower {4} (the report uses 1e-3) or a smaller {5}.",
+            epoch, batch, learningRate, what, nameof(VaeOptions.LearningRate), nameof(VaeOptions.Beta)))
     {
         Epoch = epoch;
         Batch = batch;

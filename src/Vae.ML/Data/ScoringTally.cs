@@ -66,9 +66,10 @@ internal sealed class ScoringTally(IHostEnvironment environment, string pass)
         var parts = new List<string>();
         if (outOfRange > 0)
         {
-            parts.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{outOfRange} of {rows} rows had values outside [0, 1], the range the VAE was trained on; they were scored as they are, " +
-                $"but binary cross-entropy is a log-likelihood only on [0, 1], so their Score can be very large or even negative (scale pixels by 1/255, or add NormalizeMinMax before the VAE)"));
+            parts.Add(string.Format(CultureInfo.InvariantCulture,
+                "{0} of {1} rows had values outside [0, 1], the range the VAE was trained on; they were scored as they are, " +
+                "but binary cross-entropy is a log-likelihood only on [0, 1], so their Score can be very large or even negative (scale pixels by 1/255, or add NormalizeMinMax before the VAE)",
+                outOfRange, rows));
         }
 
         if (notFinite > 0)
