@@ -27,6 +27,7 @@ internal static class ExperimentsCommand
         var trainLimit = new Option<int?>("--train-limit") { Description = "Train every run on the first N training images only (a compute budget; every section says so).", HelpName = "N" };
         var testLimit = new Option<int?>("--test-limit") { Description = "Evaluate on the first N test images only (every section says so).", HelpName = "N" };
         var nllImages = new Option<int?>("--nll-images") { Description = "Estimate each run's test NLL on the first N test images only (default: all); the document says so.", HelpName = "N" };
+        var convNllImages = new Option<int?>("--conv-nll-images") { Description = "Estimate the convolutional runs' test NLL on the first N test images only (default: as --nll-images); the table says so.", HelpName = "N" };
         var oodNllImages = new Option<int>("--ood-nll-images") { Description = "Test images per set whose NLL the out-of-distribution table estimates (the Score uses all).", DefaultValueFactory = _ => 10_000 };
         var output = new Option<string>("--out", "-o") { Description = "Folder for figures and cached runs.", DefaultValueFactory = _ => Path.Combine("docs", "report", "extended"), HelpName = "dir" };
         var doc = new Option<string>("--doc") { Description = "The markdown document to write.", DefaultValueFactory = _ => Path.Combine("docs", "report", "extended.md"), HelpName = "file" };
@@ -34,7 +35,7 @@ internal static class ExperimentsCommand
         var fashionData = new Option<string?>("--fashion-data") { Description = "Folder of the Fashion-MNIST files (default: $VAE_ML_FASHION_MNIST_DATA or ~/.cache/vae-ml/fashion-mnist).", HelpName = "dir" };
         var anchorModel = new Option<string?>("--anchor-model") { Description = "Model (model.safetensors) whose test NLL the anchor section estimates with Vae.ML and with PyTorch on the same weights; default: the report configuration's run.", HelpName = "file" };
         var device = new Option<string>("--device") { Description = "Torch device: auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
-        foreach (var option in new Option[] { trainLimit, testLimit, convTrainLimit, nllImages })
+        foreach (var option in new Option[] { trainLimit, testLimit, convTrainLimit, nllImages, convNllImages })
         {
             option.Validators.Add(result =>
             {
@@ -67,7 +68,7 @@ internal static class ExperimentsCommand
         var command = new Command("experiments",
             "Run the report's future work - latent size 2/10/20/50, beta 0.5/1/2/4, MLP vs convolutional, Fashion-MNIST, out-of-distribution " +
             "detection - and write docs/report/extended.md with every table and figure (mean \u00b1 sd over --seeds, NLL by the IWAE bound).");
-        foreach (Option option in new Option[] { tiny, only, seeds, epochs, trainLimit, testLimit, convEpochs, convSeeds, convTrainLimit, nllSamples, nllImages, oodNllImages, output, doc, data, fashionData, anchorModel, device })
+        foreach (Option option in new Option[] { tiny, only, seeds, epochs, trainLimit, testLimit, convEpochs, convSeeds, convTrainLimit, nllSamples, nllImages, convNllImages, oodNllImages, output, doc, data, fashionData, anchorModel, device })
         {
             command.Options.Add(option);
         }
@@ -88,6 +89,7 @@ internal static class ExperimentsCommand
                 TrainLimit = parseResult.GetValue(trainLimit),
                 TestLimit = parseResult.GetValue(testLimit),
                 NllImages = parseResult.GetValue(nllImages),
+                ConvNllImages = parseResult.GetValue(convNllImages),
                 OodNllImages = parseResult.GetValue(oodNllImages),
                 Tiny = false,
                 Device = parseResult.GetValue(device) ?? "auto",

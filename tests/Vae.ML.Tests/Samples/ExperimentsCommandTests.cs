@@ -26,6 +26,7 @@ public class ExperimentsCommandTests(MnistDataFixture mnist)
         }
 
         text.Should().NotContain("Not run yet");
+        text.Should().Contain("| MLP, at the convolutional budget | 2 | 1 | 1 | 200 |", "the convolutional runs trained on fewer images, so the MLP is also trained on those");
         text.Should().Contain("| 20 |").And.Contain("(1 seed)").And.Contain("k = 10");
         foreach (string figure in new[] { "beta/latent_beta_0.5.png", "beta/latent_beta_4.png", "arch/reconstructions.png" })
         {
@@ -48,6 +49,12 @@ public class ExperimentsCommandTests(MnistDataFixture mnist)
         Cli.Result again = Cli.Run("experiments", "--tiny", "--only", "latent", "--data", mnist.DataDirectory, "--out", output, "--doc", doc);
         again.ExitCode.Should().Be(0, again.Error);
         again.Output.Should().Contain("reusing the finished run").And.NotContain("Training VAE");
+
+        // Other NLL settings re-estimate the NLL of the saved models instead of training them again.
+        Cli.Result remeasured = Cli.Run("experiments", "--tiny", "--only", "latent", "--nll-images", "50", "--data", mnist.DataDirectory, "--out", output, "--doc", doc);
+        remeasured.ExitCode.Should().Be(0, remeasured.Error);
+        remeasured.Output.Should().Contain("estimating its NLL with the new settings").And.NotContain("Training VAE");
+        File.ReadAllText(doc).Should().Contain("on the first 50 test images");
     }
 
     [Theory]
