@@ -91,7 +91,7 @@ internal sealed class ExperimentRuns(ExperimentSettings settings, CliContext con
     public RunResult Get(RunSpec spec)
     {
         string resultPath = Path.Combine(RunDirectory(spec), ResultFile);
-        int? nllImages = Settings.NllImagesFor(spec.Architecture);
+        int? nllImages = Settings.NllImagesFor(spec);
         if (File.Exists(resultPath) && File.Exists(Path.Combine(RunDirectory(spec), SampleRun.ModelFileName)))
         {
             var cached = JsonSerializer.Deserialize<RunResult>(File.ReadAllText(resultPath), ReportMetrics.JsonOptions);

@@ -26,8 +26,19 @@ internal sealed record ExperimentSettings
     /// <summary>The convolutional runs' test NLL uses the first N test images only (null: as <see cref="NllImages"/>): their decoder costs ~30× the MLP's per sample.</summary>
     public int? ConvNllImages { get; init; }
 
-    /// <summary>Test images whose NLL a run of <paramref name="architecture"/> estimates (null: all).</summary>
-    public int? NllImagesFor(VaeArchitecture architecture) => architecture == VaeArchitecture.Convolutional ? ConvNllImages ?? NllImages : NllImages;
+    /// <summary>Whether the convolutional runs have another budget (epochs, training images) than the MLP runs.</summary>
+    public bool ConvBudgetDiffers => ConvEpochs != Epochs || (ConvTrainLimit ?? TrainLimit) != TrainLimit;
+
+    /// <summary>
+    /// Test images whose NLL <paramref name="spec"/>'s run estimates (null: all): the convolutional runs' number for them
+    /// and for MLP runs at their budget (so that the like-for-like rows are estimated on the same images).
+    /// </summary>
+    public int? NllImagesFor(RunSpec spec)
+    {
+        bool atConvBudget = spec.Architecture == VaeArchitecture.Convolutional
+            || (ConvBudgetDiffers && spec.Epochs == ConvEpochs && spec.TrainLimit == (ConvTrainLimit ?? TrainLimit));
+        return atConvBudget ? ConvNllImages ?? NllImages : NllImages;
+    }
 
     public required int OodNllImages { get; init; }
     public required bool Tiny { get; init; }

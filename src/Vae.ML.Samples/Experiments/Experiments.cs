@@ -75,9 +75,6 @@ internal sealed class Experiments(ExperimentRuns runs, CliContext context)
     /// <summary>The MLP at the convolutional runs' budget (their epochs and training images), for a like-for-like row.</summary>
     private RunSpec MlpAtConvBudget(int latent, int seed) => Conv(latent, seed) with { Architecture = VaeArchitecture.Mlp };
 
-    /// <summary>Whether the convolutional runs had another budget than the MLP runs, so that a like-for-like MLP row is needed.</summary>
-    private bool ConvBudgetDiffers => S.ConvEpochs != S.Epochs || (S.ConvTrainLimit ?? S.TrainLimit) != S.TrainLimit;
-
     private List<RunResult> Seeds(Func<int, RunSpec> spec, int seeds) => Enumerable.Range(0, seeds).Select(seed => runs.Get(spec(seed))).ToList();
 
     /// <summary>Importance sample counts of the anchor: the one-sample ELBO, the routine k and the record k.</summary>
@@ -240,7 +237,7 @@ internal sealed class Experiments(ExperimentRuns runs, CliContext context)
                 continue;
             }
 
-            if (ConvBudgetDiffers)
+            if (S.ConvBudgetDiffers)
             {
                 md.AppendLine(Row("MLP, at the convolutional budget", latent, Seeds(seed => MlpAtConvBudget(latent, seed), S.ConvSeeds)));
             }
@@ -275,11 +272,12 @@ internal sealed class Experiments(ExperimentRuns runs, CliContext context)
         var parts = new List<string>();
         foreach (int latent in new[] { 2, 20 })
         {
-            var mlp = ConvBudgetDiffers ? Seeds(seed => MlpAtConvBudget(latent, seed), S.ConvSeeds) : Seeds(seed => Mnist(latent, 1, seed), S.Seeds);
+            var mlp = S.ConvBudgetDiffers ? Seeds(seed => MlpAtConvBudget(latent, seed), S.ConvSeeds) : Seeds(seed => Mnist(latent, 1, seed), S.Seeds);
             var conv = Seeds(seed => Conv(latent, seed), S.ConvSeeds);
             bool comparable = conv[0].Spec.Epochs == mlp[0].Spec.Epochs && conv[0].TrainImages == mlp[0].TrainImages;
             double difference = conv.Average(r => r.Nll) - mlp.Average(r => r.Nll);
-            parts.Add(F($"at latent {latent} the convolutional VAE's NLL is {difference:+0.0;-0.0} nats from the MLP's{(comparable ? "" : $" (NOT like for like: {conv[0].Spec.Epochs} vs {mlp[0].Spec.Epochs} epochs, {conv[0].TrainImages:N0} vs {mlp[0].TrainImages:N0} training images)")}"));
+            double lossDifference = conv.Average(r => r.TestLoss) - mlp.Average(r => r.TestLoss);
+            parts.Add(F($"at latent {latent} the convolutional VAE's NLL is {difference:+0.0;-0.0} nats and its test loss {lossDifference:+0.0;-0.0} nats from the MLP's{(comparable ? "" : $" (NOT like for like: {conv[0].Spec.Epochs} vs {mlp[0].Spec.Epochs} epochs, {conv[0].TrainImages:N0} vs {mlp[0].TrainImages:N0} training images)")}"));
         }
 
         return "What it means: " + string.Join("; ", parts) + ". Negative = the convolutional network models the digits better.";
