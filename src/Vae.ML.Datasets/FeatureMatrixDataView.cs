@@ -4,14 +4,15 @@ using Microsoft.ML.Data;
 namespace Vae.ML.Datasets;
 
 /// <summary>
-/// A read-only <see cref="IDataView"/> over an in-memory row-major float matrix, with an optional UInt32 label
-/// per row. Columns: the label (when given), then the features as a known-size vector. Rows are served in order
-/// straight from the array (no copy of the matrix, no per-row objects), which is far faster than
-/// <c>LoadFromEnumerable</c>.
+/// A read-only <see cref="IDataView"/> over an in-memory row-major float matrix (or a byte matrix of pixels, served
+/// as byte / 255), with an optional UInt32 label per row. Columns: the label (when given), then the features as a
+/// known-size vector. Rows are served in order straight from the array (no copy of the matrix, no per-row objects),
+/// which is far faster than <c>LoadFromEnumerable</c>.
 /// </summary>
 internal sealed class FeatureMatrixDataView : IDataView
 {
-    private readonly float[] _features;
+    private readonly float[]? _features;
+    private readonly byte[]? _pixelBytes;
     private readonly uint[]? _labels;
     private readonly int _featureCount;
     private readonly int _rowCount;
@@ -29,19 +30,30 @@ internal sealed class FeatureMatrixDataView : IDataView
         uint[]? labels,
         string featuresColumnName = Mnist.FeaturesColumnName,
         string labelColumnName = Mnist.LabelColumnName)
+        : this(features, null, features?.Length ?? 0, featureCount, labels, featuresColumnName, labelColumnName)
     {
-        ArgumentNullException.ThrowIfNull(features);
+    }
+
+    private FeatureMatrixDataView(float[]? features, byte[]? pixelBytes, int valueCount, int featureCount, uint[]? labels,
+        string featuresColumnName, string labelColumnName)
+    {
+        if (features is null && pixelBytes is null)
+        {
+            throw new ArgumentNullException(nameof(features));
+        }
+
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(featureCount);
         ArgumentException.ThrowIfNullOrEmpty(featuresColumnName);
-        if (features.Length % featureCount != 0)
+        if (valueCount % featureCount != 0)
         {
             throw new ArgumentException(
-                $"The feature matrix has {features.Length} values, not a multiple of {featureCount} values per row.", nameof(features));
+                $"The feature matrix has {valueCount} values, not a multiple of {featureCount} values per row.", nameof(features));
         }
 
         _features = features;
+        _pixelBytes = pixelBytes;
         _featureCount = featureCount;
-        _rowCount = features.Length / featureCount;
+        _rowCount = valueCount / featureCount;
         _labels = labels;
 
         var builder = new DataViewSchema.Builder();
@@ -67,6 +79,19 @@ internal sealed class FeatureMatrixDataView : IDataView
         _featuresColumnIndex = labels is null ? 0 : 1;
         builder.AddColumn(featuresColumnName, new VectorDataViewType(NumberDataViewType.Single, featureCount));
         Schema = builder.ToSchema();
+    }
+
+    /// <summary>A view over pixel bytes (0-255, row-major; kept, not copied), each served as byte / 255 in [0, 1].</summary>
+    /// <param name="pixelBytes">Row-major bytes, <paramref name="featureCount"/> per row.</param>
+    /// <param name="featureCount">Values per row: the size of the features vector.</param>
+    /// <param name="labels">One label per row, or null for a view without label column; kept, not copied.</param>
+    /// <param name="featuresColumnName">Name of the features column.</param>
+    /// <param name="labelColumnName">Name of the label column (ignored without labels).</param>
+    public static FeatureMatrixDataView FromPixelBytes(byte[] pixelBytes, int featureCount, uint[]? labels,
+        string featuresColumnName = Mnist.FeaturesColumnName, string labelColumnName = Mnist.LabelColumnName)
+    {
+        ArgumentNullException.ThrowIfNull(pixelBytes);
+        return new FeatureMatrixDataView(null, pixelBytes, pixelBytes.Length, featureCount, labels, featuresColumnName, labelColumnName);
     }
 
     /// <inheritdoc />
@@ -192,9 +217,17 @@ internal sealed class FeatureMatrixDataView : IDataView
         {
             EnsureOnRow();
             int size = _parent._featureCount;
-            var row = _parent._features.AsSpan(checked((int)_position * size), size);
+            int start = checked((int)_position * size);
             var editor = VBufferEditor.Create(ref value, size);
-            row.CopyTo(editor.Values);
+            if (_parent._features is { } features)
+            {
+                features.AsSpan(start, size).CopyTo(editor.Values);
+            }
+            else
+            {
+                MnistImages.ScaleToUnitInterval(_parent._pixelBytes.AsSpan(start, size), editor.Values);
+            }
+
             value = editor.Commit();
         }
 

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Vae.ML.Datasets;
 
 namespace Vae.ML.Samples.Analysis;
 
@@ -15,36 +16,43 @@ internal readonly record struct NeighbourVote(byte Label, double Agreement);
 /// </summary>
 internal sealed class PixelNearestNeighbours
 {
-    private readonly float[] referencePixels;
-    private readonly byte[] referenceLabels;
+    /// <summary>Reference images scaled to floats at a time: 2,048 × 784 floats (6.4 MB) stay in the cache while every query visits them.</summary>
+    private const int ReferenceBlock = 2048;
+
+    private readonly MnistImages references;
     private readonly float[] referenceSquaredNorms;
     private readonly int pixelsPerImage;
     private readonly int labelCount;
 
     public PixelNearestNeighbours(float[] referencePixels, byte[] referenceLabels, int pixelsPerImage, int neighbourCount = 10)
+        : this(Check(referencePixels, referenceLabels, pixelsPerImage), neighbourCount)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(pixelsPerImage, 1);
+    }
+
+    /// <summary>A judge over <paramref name="references"/>, read a block at a time: a set read from IDX files stays bytes.</summary>
+    public PixelNearestNeighbours(MnistImages references, int neighbourCount = 10)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(neighbourCount, 1);
-        if (referencePixels.Length != (long)referenceLabels.Length * pixelsPerImage)
+        if (references.Count < neighbourCount)
         {
-            throw new ArgumentException($"Expected {referenceLabels.Length} reference images x {pixelsPerImage} pixels = {(long)referenceLabels.Length * pixelsPerImage} values, got {referencePixels.Length}.", nameof(referencePixels));
+            throw new ArgumentException($"{neighbourCount} neighbours need at least as many reference images, got {references.Count}.", nameof(references));
         }
 
-        if (referenceLabels.Length < neighbourCount)
-        {
-            throw new ArgumentException($"{neighbourCount} neighbours need at least as many reference images, got {referenceLabels.Length}.", nameof(referenceLabels));
-        }
-
-        this.referencePixels = referencePixels;
-        this.referenceLabels = referenceLabels;
-        this.pixelsPerImage = pixelsPerImage;
+        this.references = references;
+        pixelsPerImage = references.PixelsPerImage;
         NeighbourCount = neighbourCount;
-        labelCount = referenceLabels.Max() + 1;
-        referenceSquaredNorms = new float[referenceLabels.Length];
-        for (int i = 0; i < referenceLabels.Length; i++)
+        labelCount = references.Labels.Max() + 1;
+        referenceSquaredNorms = new float[references.Count];
+        var block = new float[Math.Min(ReferenceBlock, references.Count) * pixelsPerImage];
+        for (int first = 0; first < references.Count; first += ReferenceBlock)
         {
-            ReadOnlySpan<float> image = referencePixels.AsSpan(i * pixelsPerImage, pixelsPerImage);
-            referenceSquaredNorms[i] = TensorPrimitives.Dot(image, image);
+            int count = Math.Min(ReferenceBlock, references.Count - first);
+            references.CopyPixels(first, count, block);
+            for (int i = 0; i < count; i++)
+            {
+                ReadOnlySpan<float> image = block.AsSpan(i * pixelsPerImage, pixelsPerImage);
+                referenceSquaredNorms[first + i] = TensorPrimitives.Dot(image, image);
+            }
         }
     }
 
@@ -61,32 +69,64 @@ internal sealed class PixelNearestNeighbours
 
         float[] queries = images.ToArray();
         int count = queries.Length / pixelsPerImage;
-        var votes = new NeighbourVote[count];
-        Parallel.For(0, count,
-            () => (Distances: new float[NeighbourCount], Labels: new byte[NeighbourCount], Votes: new int[labelCount]),
-            (q, _, scratch) =>
+        int k = NeighbourCount;
+        // Each query's k nearest so far (distances ascending, and their labels), carried from block to block: every
+        // query still meets the references in index order, so ties resolve as in one pass over all of them.
+        var nearest = new float[count * k];
+        Array.Fill(nearest, float.PositiveInfinity);
+        var nearestLabels = new byte[count * k];
+        var queryNorms = new float[count];
+        for (int q = 0; q < count; q++)
+        {
+            ReadOnlySpan<float> query = queries.AsSpan(q * pixelsPerImage, pixelsPerImage);
+            queryNorms[q] = TensorPrimitives.Dot(query, query);
+        }
+
+        byte[] referenceLabels = references.Labels;
+        var block = new float[Math.Min(ReferenceBlock, references.Count) * pixelsPerImage];
+        for (int first = 0; first < references.Count; first += ReferenceBlock)
+        {
+            int blockCount = Math.Min(ReferenceBlock, references.Count - first);
+            references.CopyPixels(first, blockCount, block);
+            Parallel.For(0, count, q =>
             {
                 ReadOnlySpan<float> query = queries.AsSpan(q * pixelsPerImage, pixelsPerImage);
-                Array.Fill(scratch.Distances, float.PositiveInfinity);
-                float queryNorm = TensorPrimitives.Dot(query, query);
-                for (int r = 0; r < referenceLabels.Length; r++)
+                Span<float> distances = nearest.AsSpan(q * k, k);
+                Span<byte> labels = nearestLabels.AsSpan(q * k, k);
+                for (int r = 0; r < blockCount; r++)
                 {
                     // |q - r|^2 = |q|^2 + |r|^2 - 2 q.r: one dot product per pair.
-                    float distance = queryNorm + referenceSquaredNorms[r] - 2 * TensorPrimitives.Dot(query, referencePixels.AsSpan(r * pixelsPerImage, pixelsPerImage));
-                    if (distance < scratch.Distances[^1])
+                    float distance = queryNorms[q] + referenceSquaredNorms[first + r] - 2 * TensorPrimitives.Dot(query, block.AsSpan(r * pixelsPerImage, pixelsPerImage));
+                    if (distance < distances[^1])
                     {
-                        Insert(scratch.Distances, scratch.Labels, distance, referenceLabels[r]);
+                        Insert(distances, labels, distance, referenceLabels[first + r]);
                     }
                 }
+            });
+        }
 
-                votes[q] = Vote(scratch.Labels, scratch.Votes);
-                return scratch;
-            },
-            _ => { });
+        var votes = new NeighbourVote[count];
+        var tally = new int[labelCount];
+        for (int q = 0; q < count; q++)
+        {
+            votes[q] = Vote(nearestLabels.AsSpan(q * k, k), tally);
+        }
+
         return votes;
     }
 
-    private static void Insert(float[] distances, byte[] labels, float distance, byte label)
+    private static MnistImages Check(float[] referencePixels, byte[] referenceLabels, int pixelsPerImage)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pixelsPerImage, 1);
+        if (referencePixels.Length != (long)referenceLabels.Length * pixelsPerImage)
+        {
+            throw new ArgumentException($"Expected {referenceLabels.Length} reference images x {pixelsPerImage} pixels = {(long)referenceLabels.Length * pixelsPerImage} values, got {referencePixels.Length}.", nameof(referencePixels));
+        }
+
+        return new MnistImages(1, pixelsPerImage, referencePixels, referenceLabels);
+    }
+
+    private static void Insert(Span<float> distances, Span<byte> labels, float distance, byte label)
     {
         int position = distances.Length - 1;
         while (position > 0 && distances[position - 1] > distance)
@@ -100,7 +140,7 @@ internal sealed class PixelNearestNeighbours
         labels[position] = label;
     }
 
-    private static NeighbourVote Vote(byte[] labels, int[] votes)
+    private static NeighbourVote Vote(ReadOnlySpan<byte> labels, int[] votes)
     {
         Array.Clear(votes);
         foreach (byte label in labels)
@@ -110,7 +150,14 @@ internal sealed class PixelNearestNeighbours
 
         int most = votes.Max();
         // Labels are sorted nearest first: the first label with the most votes wins ties.
-        byte winner = labels.First(label => votes[label] == most);
-        return new NeighbourVote(winner, (double)most / labels.Length);
+        foreach (byte label in labels)
+        {
+            if (votes[label] == most)
+            {
+                return new NeighbourVote(label, (double)most / labels.Length);
+            }
+        }
+
+        throw new InvalidOperationException("No label was voted for.");
     }
 }

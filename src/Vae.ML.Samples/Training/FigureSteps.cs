@@ -20,7 +20,6 @@ internal static class FigureSteps
     public const string GeneratedSamplesFile = "generated_samples.png";
     public const string ManifoldFile = "latent_manifold.png";
     public const string InterpolationFile = "interpolation.png";
-    private const int ImageSize = 28 * 28;
 
     /// <summary>training_loss.png from a training history.</summary>
     public static FigureResult TrainingLoss(SampleRun run, IReadOnlyList<EpochRecord> epochs)
@@ -47,7 +46,7 @@ internal static class FigureSteps
     public static FigureResult Reconstructions(SampleRun run, VaeTransformer model, int count)
     {
         count = Math.Min(count, run.TestImages.Labels.Length);
-        ReadOnlySpan<float> originals = run.TestImages.Pixels.AsSpan(0, count * ImageSize);
+        float[] originals = run.TestImages.CopyPixels(0, count);
         float[] reconstructions = model.Reconstruct(originals);
         byte[] labels = run.TestImages.Labels.AsSpan(0, count).ToArray();
         ReportFigures.SaveReconstructions(run.OutputPath(ReconstructionsFile), originals, reconstructions, labels, run.ClassNames);
@@ -117,8 +116,8 @@ internal static class FigureSteps
             }
         }
 
-        ReadOnlySpan<float> a = run.TestImages.Pixels.AsSpan(fromIndex * ImageSize, ImageSize);
-        ReadOnlySpan<float> b = run.TestImages.Pixels.AsSpan(toIndex * ImageSize, ImageSize);
+        float[] a = run.TestImages.CopyPixels(fromIndex, 1);
+        float[] b = run.TestImages.CopyPixels(toIndex, 1);
         float[] za = model.Encode(a);
         float[] zb = model.Encode(b);
         float[] path = ReportFigures.LinearPath(za, zb, steps);

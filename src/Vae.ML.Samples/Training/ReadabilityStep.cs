@@ -20,9 +20,9 @@ internal static class ReadabilityStep
         var train = run.TrainImages;
         int neighbours = Math.Min(NeighbourCount, train.Count);
         count = Math.Min(count, test.Count);
-        var judge = new PixelNearestNeighbours(train.Pixels, train.Labels, train.PixelsPerImage, neighbours);
+        var judge = new PixelNearestNeighbours(train, neighbours);
 
-        ReadOnlySpan<float> originals = test.Pixels.AsSpan(0, count * test.PixelsPerImage);
+        float[] originals = test.CopyPixels(0, count);
         ReadOnlySpan<byte> labels = test.Labels.AsSpan(0, count);
         NeighbourVote[] real = judge.Classify(originals);
         NeighbourVote[] reconstructed = judge.Classify(model.Reconstruct(originals));

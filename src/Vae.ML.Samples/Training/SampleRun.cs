@@ -147,7 +147,7 @@ internal sealed class SampleRun
     }
 
     /// <summary>Latent means of the test images (row-major, <see cref="VaeTransformer.LatentDimension"/> per image).</summary>
-    public float[] EncodeTest(VaeTransformer model) => model.Encode(TestImages.Pixels);
+    public float[] EncodeTest(VaeTransformer model) => model.Encode(TestImages.CopyPixels(0, TestImages.Count));
 
     /// <summary>Everything metrics.json holds, for a model trained in this run.</summary>
     /// <param name="trained">The model and its training history.</param>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Numerics.Tensors;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -182,6 +183,79 @@ internal static class FeatureColumn
                 dense[indices[i]] = values[i];
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="CopyDense"/> and <see cref="Classify"/> of the copied row in one pass: the values are checked while
+    /// they are copied (a scoring cursor does this for every row, so a second pass over each batch is saved). A row
+    /// whose values are all in range (finite, and in [0, 1] with <paramref name="unitRange"/>) is known after the copy;
+    /// any other row is classified by <see cref="Classify"/>, so both give the same answer.
+    /// </summary>
+    public static RowValues CopyDenseClassified(in VBuffer<float> buffer, Span<float> dense, bool unitRange, string columnName, long row, string dataName)
+    {
+        if (!buffer.IsDense || buffer.Length != dense.Length)
+        {
+            CopyDense(buffer, dense, columnName, row, dataName);
+            return Classify(dense, unitRange);
+        }
+
+        var values = buffer.GetValues();
+        var inRange = unitRange ? CopyCheckingUnitRange(values, dense) : CopyCheckingFinite(values, dense);
+        return inRange ? RowValues.InRange : Classify(dense, unitRange);
+    }
+
+    /// <summary>Copies <paramref name="source"/>; true when every value is in [0, 1] (NaN compares false).</summary>
+    private static bool CopyCheckingUnitRange(ReadOnlySpan<float> source, Span<float> destination)
+    {
+        var i = 0;
+        var all = true;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var inside = Vector<int>.AllBitsSet;
+            for (; i <= source.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = new Vector<float>(source[i..]);
+                v.CopyTo(destination[i..]);
+                inside &= Vector.GreaterThanOrEqual(v, Vector<float>.Zero) & Vector.LessThanOrEqual(v, Vector<float>.One);
+            }
+
+            all = inside == Vector<int>.AllBitsSet;
+        }
+
+        for (; i < source.Length; i++)
+        {
+            var v = destination[i] = source[i];
+            all &= IsInTrainingRange(v);
+        }
+
+        return all;
+    }
+
+    /// <summary>Copies <paramref name="source"/>; true when every value is finite (v − v is 0 exactly then, NaN otherwise).</summary>
+    private static bool CopyCheckingFinite(ReadOnlySpan<float> source, Span<float> destination)
+    {
+        var i = 0;
+        var all = true;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var finite = Vector<int>.AllBitsSet;
+            for (; i <= source.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = new Vector<float>(source[i..]);
+                v.CopyTo(destination[i..]);
+                finite &= Vector.Equals(v - v, Vector<float>.Zero);
+            }
+
+            all = finite == Vector<int>.AllBitsSet;
+        }
+
+        for (; i < source.Length; i++)
+        {
+            var v = destination[i] = source[i];
+            all &= float.IsFinite(v);
+        }
+
+        return all;
     }
 
     /// <summary>True for the values the Bernoulli (BCE) model is trained on: finite and within [0, 1].</summary>

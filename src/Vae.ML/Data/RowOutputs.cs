@@ -6,7 +6,7 @@ namespace Vae.ML.Data;
 
 /// <summary>
 /// Output buffers for a batch of rows and the getters that read the current row out of them, allocated once per
-/// cursor or row; for a cursor also its native input rows (<see cref="InputRow"/>). Only the outputs someone made a
+/// cursor or row; for a cursor also its native input rows (<see cref="CaptureInput"/>). Only the outputs someone made a
 /// getter for are computed, whatever columns were declared active (a prediction engine declares all of them and reads
 /// its own): the decoder runs only when Reconstruction or Score is read.
 /// </summary>
@@ -31,8 +31,16 @@ internal sealed class RowOutputs : IDisposable
     /// <summary>New input rows: the outputs must be computed again before they are read.</summary>
     public void Invalidate() => Computed = false;
 
-    /// <summary>Row <paramref name="row"/> of the batch's input, to be filled before <see cref="ComputeBatch"/>; allocated at first use.</summary>
-    public Span<float> InputRow(int row) => (_input ??= _transformer.Model.CreateInputBatch(_capacity)).Row(row);
+    /// <summary>
+    /// Copies <paramref name="features"/> into row <paramref name="row"/> of the batch's input (the model's reusable input
+    /// rows, taken at first use) and classifies its values on the way, for <see cref="ComputeBatch"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The vector does not have the model's input size (the message names the row).</exception>
+    public void CaptureInput(int row, in VBuffer<float> features, string columnName, long position, string dataName)
+    {
+        _input ??= _transformer.Model.RentInputBatch(_capacity);
+        _rowValues[row] = FeatureColumn.CopyDenseClassified(features, _input.Row(row), _transformer.Model.Likelihood == VaeLikelihood.Bernoulli, columnName, position, dataName);
+    }
 
     /// <summary>
     /// Runs the network on <paramref name="rows"/> rows of <paramref name="inputs"/>. Never throws on a value: a row
@@ -45,7 +53,7 @@ internal sealed class RowOutputs : IDisposable
         Computed = true;
     }
 
-    /// <summary>Runs the network on the first <paramref name="rows"/> rows written through <see cref="InputRow"/>, as <see cref="Compute"/> does.</summary>
+    /// <summary>Runs the network on the first <paramref name="rows"/> rows written through <see cref="CaptureInput"/>, as <see cref="Compute"/> does.</summary>
     public void ComputeBatch(int rows)
     {
         if (_input is not null)
@@ -95,8 +103,15 @@ internal sealed class RowOutputs : IDisposable
         return (ValueGetter<TValue>)(Delegate)vector;
     }
 
-    /// <summary>Frees the native input rows.</summary>
-    public void Dispose() => _input?.Dispose();
+    /// <summary>Hands the native input rows back to the model, for the next cursor.</summary>
+    public void Dispose()
+    {
+        if (_input is { } input)
+        {
+            _input = null;
+            _transformer.Model.ReturnInputBatch(input);
+        }
+    }
 
     private int Width(int slot) => slot switch
     {

@@ -195,7 +195,7 @@ internal sealed class VaeCursor : DataViewRowCursor
 
             _inputId(ref _batchIds[_batchCount]);
             _inputFeatures!(ref _featureBuffer);
-            FeatureColumn.CopyDense(_featureBuffer, _outputs!.InputRow(_batchCount), _mapping.FeatureInput.Name, _input.Position, DataName);
+            _outputs!.CaptureInput(_batchCount, _featureBuffer, _mapping.FeatureInput.Name, _input.Position, DataName);
             _batchCount++;
         }
 

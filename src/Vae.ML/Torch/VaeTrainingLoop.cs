@@ -205,6 +205,9 @@ internal static class VaeTrainingLoop
                 checkpointing.Save(Capture(epoch, history, model, optimizer, shuffleGenerator, deviceGenerator, earlyStopping.BestParameters));
             }
 
+            // Blocks freed during the epoch stay resident in glibc's heap (its arenas keep them): the 20-epoch report's RSS
+            // grew by ≈ 14 MB per epoch, 36 MB of which a malloc_trim gave back after epoch 4. About 1 ms per epoch.
+            Runtime.NativeHeap.ReleaseFreePages();
             onEpoch(metrics);
         }
 
