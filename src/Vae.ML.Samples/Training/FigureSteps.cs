@@ -24,7 +24,12 @@ internal static class FigureSteps
     /// <summary>training_loss.png from a training history.</summary>
     public static FigureResult TrainingLoss(SampleRun run, IReadOnlyList<EpochRecord> epochs)
     {
-        IReadOnlyList<ReferencePoint>? reference = run.Settings.Epochs == PyTorchReference.Epochs && run.Settings.LatentDimension == 2
+        // The reference's markers belong on the report configuration's curve only (MNIST, MLP 784-400-2, β 1, ...),
+        // not on Fashion-MNIST's or a β-VAE's, whose losses they would seem to judge.
+        var s = run.Settings;
+        bool reportConfiguration = s.Dataset == "mnist" && s.Architecture == VaeArchitecture.Mlp && s.LatentDimension == 2
+            && s.Epochs == PyTorchReference.Epochs && s.BatchSize == 128 && s.LearningRate == 1e-3 && s.Beta == 1.0 && s.TrainLimit is null;
+        IReadOnlyList<ReferencePoint>? reference = reportConfiguration
             ? [new ReferencePoint("PyTorch reference, train", PyTorchReference.Epochs, PyTorchReference.TrainLossEpoch20),
                new ReferencePoint("PyTorch reference, test", PyTorchReference.Epochs, PyTorchReference.TestLossEpoch20)]
             : null;
