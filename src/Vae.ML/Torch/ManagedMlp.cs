@@ -122,7 +122,7 @@ internal sealed class ManagedMlp
             var decoded = _output.Forward(d, current, relu: false);
             if (!score.IsEmpty)
             {
-                score[0] = (float)(Reconstruction(decoded, x) + (beta * Kl(m, lv)));
+                score[0] = (float)(Reconstruction(decoded, x) + (beta * GaussianLatent.Kl(m, lv)));
             }
 
             if (!reconstruction.IsEmpty)
@@ -180,19 +180,6 @@ internal sealed class ManagedMlp
     }
 
     private static readonly double LogTwoPi = Math.Log(2 * Math.PI);
-
-    /// <summary>KL(q(z|x) ‖ N(0, I)) = −½ Σ (1 + log σ² − μ² − σ²).</summary>
-    private static double Kl(ReadOnlySpan<float> mu, ReadOnlySpan<float> logVar)
-    {
-        var sum = 0.0;
-        for (var i = 0; i < mu.Length; i++)
-        {
-            double m = mu[i], lv = logVar[i];
-            sum += 1 + lv - (m * m) - Math.Exp(lv);
-        }
-
-        return -0.5 * sum;
-    }
 }
 
 /// <summary>
