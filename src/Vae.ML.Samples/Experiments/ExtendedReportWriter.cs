@@ -27,7 +27,7 @@ internal static class ExtendedReportWriter
 
         md.AppendLine("The original report ends with what it would do next: a larger latent space, a \u03b2-VAE, convolutional networks, Fashion-MNIST. Each is below as an experiment of `vae-ml experiments` (`--only latent|beta|arch|fashion|ood`), with the evaluation serious VAE work uses: the test negative log-likelihood \u2212log p(x) by the importance-weighted bound (IWAE, Burda et al. 2015; `VaeTransformer.LogLikelihood`), and out-of-distribution detection with the `Score` column.");
         md.AppendLine();
-        md.AppendLine("Everything below was written by the command; each section ends with how, when and with which options it ran. Runs are cached per configuration (under the figures' folder, `runs/`, not committed), so sections run at different times reuse each other's models.");
+        md.AppendLine("Everything below was written by the command; each section ends with how, when and with which options it ran. Runs are cached per configuration (under the figures' folder, `runs/`, not committed), so sections run at different times reuse each other's models; a cached run keeps the numbers of the Vae.ML build that trained it (delete `runs/` to train again with the current one).");
         md.AppendLine();
         md.AppendLine($"Machine of the last assembly: {versions.ProcessorCount} logical CPUs, {versions.Processor}; Vae.ML {versions.VaeMl}, TorchSharp {versions.TorchSharp}, ML.NET {versions.MlNet}, {versions.DotNet}.");
         md.AppendLine();
