@@ -101,6 +101,18 @@ public class TrainerContractTests
     }
 
     [Fact]
+    public void Null_arguments_are_refused_by_name_at_the_catalog_Fit_and_GetOutputSchema()
+    {
+        var ml = new MLContext();
+        ((Action)(() => ml.Transforms.Vae((VaeOptions)null!))).Should().Throw<ArgumentNullException>().WithParameterName("options");
+        ((Action)(() => VaeCatalog.Vae(null!, Options()))).Should().Throw<ArgumentNullException>().WithParameterName("catalog");
+
+        var trainer = ml.Transforms.Vae(Options());
+        trainer.Invoking(t => t.Fit(null!)).Should().Throw<ArgumentNullException>().WithParameterName("input");
+        trainer.Invoking(t => t.GetOutputSchema(null!)).Should().Throw<ArgumentNullException>().WithParameterName("inputSchema");
+    }
+
+    [Fact]
     public void The_trainer_copies_its_options_so_later_changes_do_not_reach_it()
     {
         var ml = new MLContext(seed: 0);
