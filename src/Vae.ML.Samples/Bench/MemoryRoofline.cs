@@ -20,9 +20,11 @@ namespace Vae.ML.Samples.Bench;
 /// <param name="LargeTriad">Triad over 3 × 64 MB: one thread, all threads.</param>
 /// <param name="Adam">The Adam pass (28 bytes per parameter: g, p, m, v read; p, m, v written) at <c>Vector&lt;float&gt;</c>: one thread, all threads.</param>
 /// <param name="Adam512">The same pass with <c>Vector512</c> (0 where it is not accelerated): one thread, all threads.</param>
+/// <param name="ForkJoinMicroseconds">One <c>Parallel.For</c> over as many empty ranges as threads, the price of each
+/// split pass (median, µs).</param>
 internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBits, bool Vector512Accelerated,
     OneAndAll Copy, OneAndAll Triad, OneAndAll LargeTriad,
-    OneAndAll Adam, OneAndAll Adam512)
+    OneAndAll Adam, OneAndAll Adam512, double ForkJoinMicroseconds = 0)
 {
     /// <summary>Bytes the Adam pass moves per step.</summary>
     public const int AdamBytesPerParameter = 28;
@@ -37,7 +39,7 @@ internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBi
         return Invariant($"Memory roofline, {Parameters:N0} parameters ({Parameters * (double)AdamBytesPerParameter / 1e6:F1} MB moved per Adam step), 1 / {Threads} threads: ") +
             Invariant($"copy {Copy.One:F1} / {Copy.All:F1} GB/s, triad {Triad.One:F1} / {Triad.All:F1} GB/s (3 x 64 MB: {LargeTriad.One:F1} / {LargeTriad.All:F1}); ") +
             Invariant($"Adam pass {Adam.One:F3} / {Adam.All:F3} ms at {VectorBits}-bit vectors ({Bandwidth(Adam.One):F1} / {Bandwidth(Adam.All):F1} GB/s), {wide}; ") +
-            Invariant($"at the triad's bandwidth it would take {AdamAtTriad.One:F3} / {AdamAtTriad.All:F3} ms.");
+            Invariant($"at the triad's bandwidth it would take {AdamAtTriad.One:F3} / {AdamAtTriad.All:F3} ms. A fork/join over {Threads} empty ranges: {ForkJoinMicroseconds:F1} µs.");
     }
 
     private double Bandwidth(double ms) => Parameters * (double)AdamBytesPerParameter / (ms * 1e6);
@@ -65,11 +67,12 @@ internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBi
         const int large = 16 << 20;
         var (la, lb, lc) = (Filled(large, 1), Filled(large, 2), Filled(large, 3));
         var largeTriad = Both((start, end) => TriadRange(la, lb, lc, s, start, end), large, Math.Max(3, repeats / 10));
+        double forkJoin = Time((_, _) => { }, threads, threads, Math.Max(50, repeats * 20)) * 1000;
         return new RooflineMeasure(parameters, threads, Vector<float>.Count * 32, Vector512.IsHardwareAccelerated,
             new(Rate(8, parameters, copy.One), Rate(8, parameters, copy.All)),
             new(Rate(12, parameters, triad.One), Rate(12, parameters, triad.All)),
             new(Rate(12, large, largeTriad.One), Rate(12, large, largeTriad.All)),
-            adam, adam512);
+            adam, adam512, forkJoin);
     }
 
     private static float[] Filled(int count, float value)
@@ -96,6 +99,8 @@ internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBi
     /// <summary>Median milliseconds of <paramref name="kernel"/> over [0, count) cut into <paramref name="parts"/> fixed ranges.</summary>
     private static double Time(Action<int, int> kernel, int count, int parts, int repeats)
     {
+        // Range boundaries at multiples of 16 floats: whole 512-bit vectors and 64-byte cache lines.
+        const int Alignment = 16;
         var times = new double[repeats];
         for (int r = -3; r < repeats; r++)
         {
@@ -107,7 +112,7 @@ internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBi
             else
             {
                 Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-                    kernel((int)((long)count * part / parts / 16 * 16), part == parts - 1 ? count : (int)((long)count * (part + 1) / parts / 16 * 16)));
+                    kernel((int)((long)count * part / parts / Alignment * Alignment), part == parts - 1 ? count : (int)((long)count * (part + 1) / parts / Alignment * Alignment)));
             }
 
             if (r >= 0)

@@ -360,8 +360,7 @@ internal static class TorchReference
 
             forwardEnd = Stopwatch.GetTimestamp();
             backwardGemms += _fc4.Backward(_dLogits, _h3, _dH3);
-            Relu(_dH3, _h3);
-            backwardGemms += _fc3.Backward(_dH3, _z, _dZ);
+            backwardGemms += _fc3.Backward(_dH3, _z, _dZ, reluOutput: _h3);
             Span<float> dZ = F32(_dZ), dMu = F32(_dMu), dLogVar = F32(_dLogVar);
             for (int i = 0; i < dZ.Length; i++)
             {
@@ -372,8 +371,7 @@ internal static class TorchReference
 
             backwardGemms += _fc21.Backward(_dMu, _h, _dH);
             backwardGemms += _fc22.Backward(_dLogVar, _h, _dH, accumulate: true);
-            Relu(_dH, _h);
-            backwardGemms += _fc1.Backward(_dH, x, null);
+            backwardGemms += _fc1.Backward(_dH, x, null, reluOutput: _h);
             return (forwardGemms, backwardGemms);
         }
 
@@ -390,15 +388,21 @@ internal static class TorchReference
 
         private static Span<float> F32(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
 
-        private void Relu(Tensor gradient, Tensor activation) => _ranges.For((int)gradient.numel(), 1, (_, start, end) =>
+        /// <summary>g ← g where the ReLU's output is positive, else 0 (vectorised, as the library's).</summary>
+        private static void ReluBackward(Span<float> gradient, ReadOnlySpan<float> activation)
         {
-            Span<float> g = F32(gradient);
-            ReadOnlySpan<float> a = F32(activation);
-            for (int i = start; i < end; i++)
+            int i = 0, width = Vector<float>.Count;
+            for (; i <= gradient.Length - width; i += width)
             {
-                g[i] = a[i] > 0 ? g[i] : 0;
+                var active = Vector.GreaterThan(new Vector<float>(activation.Slice(i, width)), Vector<float>.Zero);
+                Vector.ConditionalSelect(active, new Vector<float>(gradient.Slice(i, width)), Vector<float>.Zero).CopyTo(gradient.Slice(i, width));
             }
-        }, Vector<float>.Count);
+
+            for (; i < gradient.Length; i++)
+            {
+                gradient[i] = activation[i] > 0 ? gradient[i] : 0;
+            }
+        }
 
         /// <summary>A dense layer whose weight, bias and their gradients are views of the flat buffers.</summary>
         private sealed class Layer
@@ -445,25 +449,40 @@ internal static class TorchReference
                 return gemm;
             }
 
-            /// <summary>∂W = gᵀ·x, ∂b = Σ_rows g (by columns), ∂x = g·W (added when accumulating); returns the GEMMs' milliseconds.</summary>
-            public double Backward(Tensor g, Tensor x, Tensor? dx, bool accumulate = false)
+            /// <summary>
+            /// g masked by the ReLU's output (when given) and ∂b = Σ_rows g in one pass by columns, then ∂W = gᵀ·x and
+            /// ∂x = g·W (added when accumulating); returns the GEMMs' milliseconds.
+            /// </summary>
+            public double Backward(Tensor g, Tensor x, Tensor? dx, bool accumulate = false, Tensor? reluOutput = null)
             {
-                long start = Stopwatch.GetTimestamp();
-                _weightGrad.addmm_(g.t(), x, beta: 0, alpha: 1);
-                dx?.addmm_(g, _weight, beta: accumulate ? 1 : 0, alpha: 1);
-                double gemm = Ms(start, Stopwatch.GetTimestamp());
                 int width = (int)_biasGrad.numel(), rows = (int)(g.numel() / width);
-                _ranges.For(width, rows, (_, first, end) =>
+                _ranges.For(width, rows * (reluOutput is null ? 1 : 2), (_, first, end) =>
                 {
                     Span<float> values = F32(g), biasGrad = F32(_biasGrad)[first..end];
-                    values[first..end].CopyTo(biasGrad);
-                    for (int r = 1; r < rows; r++)
+                    ReadOnlySpan<float> activations = reluOutput is null ? default : F32(reluOutput);
+                    for (int r = 0; r < rows; r++)
                     {
-                        TensorPrimitives.Add(biasGrad, values.Slice((r * width) + first, end - first), biasGrad);
+                        var row = values.Slice((r * width) + first, end - first);
+                        if (reluOutput is not null)
+                        {
+                            ReluBackward(row, activations.Slice((r * width) + first, end - first));
+                        }
+
+                        if (r == 0)
+                        {
+                            row.CopyTo(biasGrad);
+                        }
+                        else
+                        {
+                            TensorPrimitives.Add(biasGrad, row, biasGrad);
+                        }
                     }
                 });
 
-                return gemm;
+                long start = Stopwatch.GetTimestamp();
+                _weightGrad.addmm_(g.t(), x, beta: 0, alpha: 1);
+                dx?.addmm_(g, _weight, beta: accumulate ? 1 : 0, alpha: 1);
+                return Ms(start, Stopwatch.GetTimestamp());
             }
         }
     }

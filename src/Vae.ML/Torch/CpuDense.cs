@@ -166,37 +166,45 @@ internal sealed unsafe class CpuDense : IDisposable
     public void ForwardWithoutBias(Tensor input, StepMatrix output) => StepMemory.Gemm(output.Tensor, input, _weightTransposed);
 
     /// <summary>
-    /// From g = ∂L/∂y (before any ReLU): ∂L/∂W = gᵀ·x and ∂L/∂b = Σ_rows g into the gradient buffers; with
-    /// <paramref name="inputGradient"/>, ∂L/∂x = g·W into it (added to what it holds when <paramref name="accumulate"/>).
+    /// From g = ∂L/∂y: ∂L/∂W = gᵀ·x and ∂L/∂b = Σ_rows g into the gradient buffers; with <paramref name="inputGradient"/>,
+    /// ∂L/∂x = g·W into it (added to what it holds when <paramref name="accumulate"/>). With <paramref name="reluOutput"/>
+    /// the layer's output went through a ReLU and g arrives as ∂L/∂ReLU(y): it is masked in place first (in the same pass
+    /// over g as the bias sums).
     /// </summary>
-    public void Backward(StepMatrix gradient, Tensor input, StepMatrix? inputGradient, bool accumulate = false)
+    public void Backward(StepMatrix gradient, Tensor input, StepMatrix? inputGradient, bool accumulate = false, StepMatrix? reluOutput = null)
     {
-        StepMemory.Gemm(_weightGradient, gradient.Transposed, input);
-
         // By columns, so each bias's sum still runs over the rows in order: the same bits on any number of threads.
-        _partition.For(Outputs, gradient.Rows, (_, first, end) =>
+        _partition.For(Outputs, gradient.Rows * (reluOutput is null ? 1 : 2), (_, first, end) =>
         {
             var biasGradient = new Span<float>(_biasGradient + first, end - first);
-            gradient.Row(0)[first..end].CopyTo(biasGradient);
-            for (var row = 1; row < gradient.Rows; row++)
+            for (var row = 0; row < gradient.Rows; row++)
             {
-                TensorPrimitives.Add(biasGradient, gradient.Row(row)[first..end], biasGradient);
+                var g = gradient.Row(row)[first..end];
+                if (reluOutput is not null)
+                {
+                    ReluBackward(g, reluOutput.Row(row)[first..end]);
+                }
+
+                if (row == 0)
+                {
+                    g.CopyTo(biasGradient);
+                }
+                else
+                {
+                    TensorPrimitives.Add(biasGradient, g, biasGradient);
+                }
             }
         });
 
+        StepMemory.Gemm(_weightGradient, gradient.Transposed, input);
         if (inputGradient is not null)
         {
             StepMemory.Gemm(inputGradient.Tensor, gradient.Tensor, _weight, accumulate);
         }
     }
 
-    /// <summary>ReLU's backward in place over a whole matrix, cut into <paramref name="partition"/>'s element ranges.</summary>
-    public static void ReluBackward(StepMatrix gradient, StepMatrix activation, StepPartition partition)
-        => partition.For(gradient.Rows * gradient.Columns, 1, (_, first, end) => ReluBackward(gradient.Values[first..end], activation.Values[first..end]),
-            Vector<float>.Count);
-
     /// <summary>ReLU's backward in place: ∂L/∂pre = ∂L/∂y where y = ReLU(pre) &gt; 0, else 0.</summary>
-    public static void ReluBackward(Span<float> gradient, ReadOnlySpan<float> activation)
+    private static void ReluBackward(Span<float> gradient, ReadOnlySpan<float> activation)
     {
         var i = 0;
         if (Vector.IsHardwareAccelerated)

@@ -111,18 +111,18 @@ internal sealed class CpuMlpStep : IDisposable
                 _model.Standardization?.LogStdSum ?? 0, _precision, w.Squares!, w.RowSums, _columnSums, _partition);
         var kl = GaussianLatent.Kl(w.Mu.Values, w.LogVar.Values);
 
-        // Backward through the decoder, output to z; each hidden layer's gradient is masked by its ReLU first.
+        // Backward through the decoder, output to z; each hidden layer's gradient is masked by its ReLU in the pass
+        // that sums its bias gradient.
         var gradient = w.DecodedGradient;
+        StepMatrix? reluOutput = null;
         var layer = _output;
         for (var j = _decoder.Length - 1; j >= 0; j--)
         {
-            layer.Backward(gradient, w.Decoder[j].Tensor, w.DecoderGradient[j]);
-            gradient = w.DecoderGradient[j];
-            CpuDense.ReluBackward(gradient, w.Decoder[j], _partition);
-            layer = _decoder[j];
+            layer.Backward(gradient, w.Decoder[j].Tensor, w.DecoderGradient[j], reluOutput: reluOutput);
+            (gradient, reluOutput, layer) = (w.DecoderGradient[j], w.Decoder[j], _decoder[j]);
         }
 
-        layer.Backward(gradient, w.Z.Tensor, w.ZGradient);
+        layer.Backward(gradient, w.Z.Tensor, w.ZGradient, reluOutput: reluOutput);
         GaussianLatent.Backward(w.ZGradient.Values, w.Mu.Values, w.LogVar.Values, w.Epsilon.Values, beta, w.MuGradient.Values, w.LogVarGradient.Values);
 
         // Both heads read the last encoder layer: its gradient is the sum of theirs. x itself needs none.
@@ -133,8 +133,7 @@ internal sealed class CpuMlpStep : IDisposable
         _logVar.Backward(w.LogVarGradient, headInput, headGradient, accumulate: true);
         for (var i = last; i >= 0; i--)
         {
-            CpuDense.ReluBackward(w.EncoderGradient[i], w.Encoder[i], _partition);
-            _encoder[i].Backward(w.EncoderGradient[i], i > 0 ? w.Encoder[i - 1].Tensor : x, i > 0 ? w.EncoderGradient[i - 1] : null);
+            _encoder[i].Backward(w.EncoderGradient[i], i > 0 ? w.Encoder[i - 1].Tensor : x, i > 0 ? w.EncoderGradient[i - 1] : null, reluOutput: w.Encoder[i]);
         }
 
         return (reconstruction + (beta * kl), reconstruction, kl);
