@@ -75,7 +75,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
             Say(Describe(epoch));
             Say(MeasureRoofline().Describe());
             float[] rows = images.Train.AsSpan(0, trainRows * images.Width).ToArray();
-            foreach (int workers in Sizes.Threads > 1 ? new[] { 1, Sizes.Threads, 1, Sizes.Threads } : [1])
+            foreach (int workers in Sizes.Threads > 1 ? new[] { 1, Sizes.Threads, 1, Sizes.Threads, 1, Sizes.Threads } : [1])
             {
                 Say(DescribeProfile(TorchReference.ProfileSteps(rows, images.Width, Hidden, Latent, Sizes.BatchSize, Sizes.ProfileSteps, Seed, workers)));
             }

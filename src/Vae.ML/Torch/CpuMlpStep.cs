@@ -15,7 +15,8 @@ namespace Vae.ML.Torch;
 /// <c>backward()</c> compute, within float rounding (sums in another order), not bit for bit; it is itself
 /// deterministic. ε is drawn from the run's generator exactly where the autograd path draws it (one normal draw of
 /// rows × latent per step), so a seed still gives the PyTorch script's random stream. Convolutional networks and CUDA
-/// keep the autograd path (<see cref="TryCreate"/> returns null).
+/// keep the autograd path (<see cref="TryCreate"/> returns null). The managed passes run on the cores libtorch's GEMMs
+/// use, in <see cref="StepPartition"/>'s fixed ranges, with the same bits as on one thread.
 /// </remarks>
 internal sealed class CpuMlpStep : IDisposable
 {
