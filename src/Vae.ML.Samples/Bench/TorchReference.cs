@@ -244,18 +244,19 @@ internal static class TorchReference
         ProfileSteps(images, width, hidden, latent, 1, steps, seed, workers).Total;
 
     /// <summary>
-    /// A copy of the library's <c>StepPartition</c> (internal there): [0, count) cut into at most <c>workers</c>
-    /// contiguous ranges of at least 16,384 units of work each, run by <c>Parallel.For</c>; body(part, start, end).
+    /// A copy of the library's <c>StepPartition</c> (internal there): [0, count) cut into at most 4 contiguous ranges
+    /// per worker, of at least 16,384 units of work each, run by <c>Parallel.For</c> on <c>workers</c> threads;
+    /// body(part, start, end).
     /// </summary>
     private sealed class Ranges(int workers)
     {
         private const int MinimumWork = 16_384;
         private readonly ParallelOptions _options = new() { MaxDegreeOfParallelism = workers };
 
-        public int Workers => workers;
+        public int MaxParts => workers == 1 ? 1 : workers * 4;
 
         public int Parts(int count, int costPerItem, int alignment = 1) =>
-            (int)Math.Max(1, Math.Min(workers, Math.Min((long)count * costPerItem / MinimumWork, count / alignment)));
+            (int)Math.Max(1, Math.Min(MaxParts, Math.Min((long)count * costPerItem / MinimumWork, count / alignment)));
 
         public void For(int count, int costPerItem, Action<int, int, int> body, int alignment = 1)
         {
@@ -305,7 +306,7 @@ internal static class TorchReference
             (_mu, _logVar, _eps, _z, _dZ, _dMu, _dLogVar) = (zeros(batch, latent), zeros(batch, latent), zeros(batch, latent), zeros(batch, latent),
                 zeros(batch, latent), zeros(batch, latent), zeros(batch, latent));
             (_logits, _dLogits) = (zeros(batch, width), zeros(batch, width));
-            _scratch = new float[ranges.Workers * width];
+            _scratch = new float[ranges.MaxParts * width];
             _rowSums = new float[batch];
         }
 

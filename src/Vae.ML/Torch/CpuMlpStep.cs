@@ -53,7 +53,7 @@ internal sealed class CpuMlpStep : IDisposable
         _decoder = layers.DecoderDense.Select(l => new CpuDense(l, parameters, partition)).ToArray();
         _output = new CpuDense(layers.Output, parameters, partition);
         _latent = network.Spec.LatentDimension;
-        _scratch = new float[partition.Workers * network.Spec.InputSize];
+        _scratch = new float[partition.MaxParts * network.Spec.InputSize];
         _precision = new float[network.Spec.InputSize];
         _columnSums = new float[network.Spec.InputSize];
         _logVariance = network.DecoderLogVariance;

@@ -14,7 +14,7 @@ internal static class BernoulliTerm
     /// <summary>
     /// Σ [softplus(l) − l·x] over the batch (each row summed in float, the rows in double, in row order), and
     /// ∂/∂l = σ(l) − x into <paramref name="gradient"/>. Rows are cut by <paramref name="partition"/>; each range uses
-    /// its own row of <paramref name="scratch"/> (one row per worker) and writes its rows' sums into
+    /// its own row of <paramref name="scratch"/> (one row per part) and writes its rows' sums into
     /// <paramref name="rowSums"/> (one per row), which are added up afterwards in row order: the same bits on any
     /// number of threads.
     /// </summary>

@@ -45,7 +45,7 @@ internal sealed unsafe class FlatAdam : IDisposable
     {
         _learningRate = learningRate;
         _partition = partition ?? StepPartition.Serial;
-        _largestPerRange = new float[_partition.Workers];
+        _largestPerRange = new float[_partition.MaxParts];
         long total = 0;
         Device? device = null;
         foreach (var (name, parameter) in parameters)

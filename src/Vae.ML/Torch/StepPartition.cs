@@ -4,9 +4,10 @@ namespace Vae.ML.Torch;
 
 /// <summary>
 /// How the CPU training step's managed passes share the cores that libtorch's GEMMs use: a pass over <c>count</c>
-/// items (rows, columns or elements) is cut into at most <see cref="Workers"/> contiguous ranges that depend on the
-/// count alone, and each range runs on one thread (the caller takes a share; <see cref="Parallel.For(int, int, ParallelOptions, Action{int})"/>
-/// lets it take every range when no pool thread comes in time).
+/// items (rows, columns or elements) is cut into at most <see cref="MaxParts"/> contiguous ranges that depend on the
+/// count alone, and <see cref="Parallel.For(int, int, ParallelOptions, Action{int})"/> runs them on at most
+/// <see cref="Workers"/> threads, the caller among them. There are a few ranges per worker so that a thread that is
+/// late or preempted (a busy machine) holds up the pass by one small range at most: the caller takes what is left.
 /// </summary>
 /// <remarks>
 /// Deterministic by construction, not by luck: every item is computed by the same arithmetic whichever range holds
@@ -22,6 +23,9 @@ internal sealed class StepPartition
     /// (a pool thread's wake-up, some microseconds) costs more than the range saves. A batch-1 step stays on one thread.
     /// </summary>
     public const int DefaultMinimumWork = 16_384;
+
+    /// <summary>Ranges per worker when a pass is split (each still of at least the minimum work).</summary>
+    public const int RangesPerWorker = 4;
 
     private readonly ParallelOptions _options;
     private readonly int _minimumWork;
@@ -42,12 +46,16 @@ internal sealed class StepPartition
     /// <summary>As many workers as libtorch has intra-op threads (the GEMMs' cores), at most one per logical CPU.</summary>
     public static StepPartition ForTorchThreads() => new(Math.Clamp(torch.get_num_threads(), 1, Environment.ProcessorCount));
 
-    /// <summary>The most ranges a pass is cut into.</summary>
+    /// <summary>The most threads a pass runs on.</summary>
     public int Workers { get; }
+
+    /// <summary>The most ranges a pass is cut into (one per thread-local scratch or partial result a caller keeps).</summary>
+    public int MaxParts => Workers == 1 ? 1 : Workers * RangesPerWorker;
 
     /// <summary>
     /// Runs <paramref name="body"/>(part, start, end) over contiguous ranges covering [0, <paramref name="count"/>),
-    /// part = 0 … <see cref="Parts"/> − 1 in item order (for per-range scratch or partial results); every boundary but
+    /// part = 0 … <see cref="Parts"/> − 1 in item order (for per-range scratch or partial results; ranges run at the
+    /// same time never share a part); every boundary but
     /// the last is a multiple of <paramref name="alignment"/> (a vector width keeps a vector loop's scalar tail where
     /// one thread would have it). <paramref name="costPerItem"/> weighs an item against the minimum work per range.
     /// </summary>
@@ -68,7 +76,7 @@ internal sealed class StepPartition
     {
         var byWork = (long)count * costPerItem / _minimumWork;
         var byAlignment = count / alignment;
-        return (int)Math.Max(1, Math.Min(Workers, Math.Min(byWork, byAlignment)));
+        return (int)Math.Max(1, Math.Min(MaxParts, Math.Min(byWork, byAlignment)));
     }
 
     /// <summary>The first item of range <paramref name="part"/> (<paramref name="count"/> for part = parts).</summary>

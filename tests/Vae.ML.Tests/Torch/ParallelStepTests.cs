@@ -69,7 +69,7 @@ public class ParallelStepTests
 
         // Minimum work 1: every pass that can be cut is cut, even the small layers' and a one-row batch's.
         var parallel = new StepPartition(workers, minimumWork: 1);
-        parallel.Parts(128, 1).Should().Be(workers, "the test must actually cut the passes");
+        parallel.Parts(128, 1).Should().Be(workers * StepPartition.RangesPerWorker, "the test must actually cut the passes");
         var expected = Train(spec, batches, StepPartition.Serial);
         var actual = Train(spec, batches, parallel);
 
@@ -95,7 +95,7 @@ public class ParallelStepTests
 
         // The output layer's bias and ReLU pass (784 values a row), at batch 1 and at batch 128.
         partition.Parts(1, 784).Should().Be(1);
-        partition.Parts(128, 784).Should().Be(2);
+        partition.Parts(128, 784).Should().Be(6, "128 × 784 / 16,384 units of work");
         StepPartition.Serial.Parts(128, 784).Should().Be(1);
     }
 
