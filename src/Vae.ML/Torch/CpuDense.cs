@@ -141,8 +141,7 @@ internal sealed unsafe class CpuDense : IDisposable
 
     public int Outputs { get; }
 
-    /// <summary>The bias as a span.</summary>
-    public ReadOnlySpan<float> Bias => new(_bias, Outputs);
+    private ReadOnlySpan<float> Bias => new(_bias, Outputs);
 
     /// <summary>y = x·Wᵀ + b, then ReLU when <paramref name="relu"/>; the bias and ReLU pass by rows.</summary>
     public void Forward(Tensor input, StepMatrix output, bool relu)
@@ -161,9 +160,6 @@ internal sealed unsafe class CpuDense : IDisposable
             }
         });
     }
-
-    /// <summary>y = x·Wᵀ alone: the caller adds the bias in its own pass over the rows.</summary>
-    public void ForwardWithoutBias(Tensor input, StepMatrix output) => StepMemory.Gemm(output.Tensor, input, _weightTransposed);
 
     /// <summary>
     /// From g = ∂L/∂y: ∂L/∂W = gᵀ·x and ∂L/∂b = Σ_rows g into the gradient buffers; with <paramref name="inputGradient"/>,
