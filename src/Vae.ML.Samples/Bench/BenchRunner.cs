@@ -92,7 +92,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
     private RooflineMeasure MeasureRoofline()
     {
         int parameters = (784 * Hidden) + Hidden + (2 * ((Hidden * Latent) + Latent)) + (Latent * Hidden) + Hidden + (Hidden * 784) + 784;
-        return RooflineMeasure.Measure(parameters, Sizes.Threads, Sizes.Quick ? 5 : 50);
+        return RooflineMeasure.Measure(parameters, Sizes.Threads, Sizes.Quick ? 5 : 50, Sizes.Quick ? 4 : 64);
     }
 
     private static string DescribeProfile(StepProfile p)

@@ -17,14 +17,15 @@ namespace Vae.ML.Samples.Bench;
 /// <param name="Vector512Accelerated">Whether <c>Vector512</c> runs in hardware here.</param>
 /// <param name="Copy">Copy (b ← a, 8 bytes per element counted) over Adam-sized arrays: one thread, all threads.</param>
 /// <param name="Triad">Triad (a ← b + s·c, 12 bytes per element) over Adam-sized arrays: one thread, all threads.</param>
-/// <param name="LargeTriad">Triad over 3 × 64 MB: one thread, all threads.</param>
+/// <param name="LargeTriad">Triad over three arrays of <paramref name="LargeMegabytes"/> MB each: one thread, all threads.</param>
 /// <param name="Adam">The Adam pass (28 bytes per parameter: g, p, m, v read; p, m, v written) at <c>Vector&lt;float&gt;</c>: one thread, all threads.</param>
 /// <param name="Adam512">The same pass with <c>Vector512</c> (0 where it is not accelerated): one thread, all threads.</param>
+/// <param name="LargeMegabytes">The size of each array of <paramref name="LargeTriad"/> (64 MB; 4 MB in quick mode).</param>
 /// <param name="ForkJoinMicroseconds">One <c>Parallel.For</c> over as many empty ranges as threads, the price of each
 /// split pass (median, µs).</param>
 internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBits, bool Vector512Accelerated,
     OneAndAll Copy, OneAndAll Triad, OneAndAll LargeTriad,
-    OneAndAll Adam, OneAndAll Adam512, double ForkJoinMicroseconds = 0)
+    OneAndAll Adam, OneAndAll Adam512, int LargeMegabytes = 64, double ForkJoinMicroseconds = 0)
 {
     /// <summary>Bytes the Adam pass moves per step.</summary>
     public const int AdamBytesPerParameter = 28;
@@ -37,7 +38,7 @@ internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBi
     {
         string wide = Vector512Accelerated ? Invariant($"{Adam512.One:F3} / {Adam512.All:F3} ms at 512-bit") : "512-bit vectors not accelerated";
         return Invariant($"Memory roofline, {Parameters:N0} parameters ({Parameters * (double)AdamBytesPerParameter / 1e6:F1} MB moved per Adam step), 1 / {Threads} threads: ") +
-            Invariant($"copy {Copy.One:F1} / {Copy.All:F1} GB/s, triad {Triad.One:F1} / {Triad.All:F1} GB/s (3 x 64 MB: {LargeTriad.One:F1} / {LargeTriad.All:F1}); ") +
+            Invariant($"copy {Copy.One:F1} / {Copy.All:F1} GB/s, triad {Triad.One:F1} / {Triad.All:F1} GB/s (3 x {LargeMegabytes} MB: {LargeTriad.One:F1} / {LargeTriad.All:F1}); ") +
             Invariant($"Adam pass {Adam.One:F3} / {Adam.All:F3} ms at {VectorBits}-bit vectors ({Bandwidth(Adam.One):F1} / {Bandwidth(Adam.All):F1} GB/s), {wide}; ") +
             Invariant($"at the triad's bandwidth it would take {AdamAtTriad.One:F3} / {AdamAtTriad.All:F3} ms. A fork/join over {Threads} empty ranges: {ForkJoinMicroseconds:F1} µs.");
     }
@@ -46,8 +47,11 @@ internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBi
 
     private double Ms(double gigabytesPerSecond) => Parameters * (double)AdamBytesPerParameter / (gigabytesPerSecond * 1e6);
 
-    /// <summary>Measures it all for <paramref name="parameters"/> parameters on 1 and <paramref name="threads"/> threads.</summary>
-    public static RooflineMeasure Measure(int parameters, int threads, int repeats)
+    /// <summary>
+    /// Measures it all for <paramref name="parameters"/> parameters on 1 and <paramref name="threads"/> threads, the
+    /// large triad over three arrays of <paramref name="largeMegabytes"/> MB.
+    /// </summary>
+    public static RooflineMeasure Measure(int parameters, int threads, int repeats, int largeMegabytes = 64)
     {
         var (a, b, c, d) = (Filled(parameters, 1), Filled(parameters, 2), Filled(parameters, 3), Filled(parameters, 0.5f));
         const float s = 3f;
@@ -64,7 +68,7 @@ internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBi
             ? Both((start, end) => AdamPass.Range512(a, d, b, c, start, end, -1e-3f, 0.03f), parameters, repeats)
             : new OneAndAll(0, 0);
 
-        const int large = 16 << 20;
+        int large = largeMegabytes << 18;
         var (la, lb, lc) = (Filled(large, 1), Filled(large, 2), Filled(large, 3));
         var largeTriad = Both((start, end) => TriadRange(la, lb, lc, s, start, end), large, Math.Max(3, repeats / 10));
         double forkJoin = Time((_, _) => { }, threads, threads, Math.Max(50, repeats * 20)) * 1000;
@@ -72,7 +76,7 @@ internal sealed record RooflineMeasure(int Parameters, int Threads, int VectorBi
             new(Rate(8, parameters, copy.One), Rate(8, parameters, copy.All)),
             new(Rate(12, parameters, triad.One), Rate(12, parameters, triad.All)),
             new(Rate(12, large, largeTriad.One), Rate(12, large, largeTriad.All)),
-            adam, adam512, forkJoin);
+            adam, adam512, largeMegabytes, forkJoin);
     }
 
     private static float[] Filled(int count, float value)
