@@ -468,6 +468,11 @@ internal sealed class VaeModel : IDisposable
     public float[] Sample(int count, long seed)
     {
         var output = new float[checked(count * InputSize)];
+        if (count == 0)
+        {
+            return output; // libtorch's data<T>() of an empty tensor throws; nothing to draw or decode.
+        }
+
         float[] z;
         using (var generator = new Generator((ulong)seed, torch.CPU))
         using (var scope = torch.NewDisposeScope())

@@ -60,6 +60,17 @@ public class TransformerContractTests(ScoringModelFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public void Zero_rows_in_give_zero_rows_out()
+    {
+        // An empty batch is a valid request (a filtered view, a sampler asked for nothing): empty results, no throw.
+        Vae.Sample(0, seed: 4).Should().BeEmpty();
+        Vae.Decode(ReadOnlySpan<float>.Empty).Should().BeEmpty();
+        Vae.Score(ReadOnlySpan<float>.Empty).Should().BeEmpty();
+        Vae.Encode(ReadOnlySpan<float>.Empty, out var logVariances).Should().BeEmpty();
+        logVariances.Should().BeEmpty();
+    }
+
+    [Fact]
     public void Transforming_null_is_refused()
         => Vae.Invoking(v => v.Transform(null!)).Should().Throw<ArgumentNullException>().WithParameterName("input");
 
