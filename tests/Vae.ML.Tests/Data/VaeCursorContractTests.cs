@@ -57,6 +57,7 @@ public class VaeCursorContractTests(ScoringModelFixture fixture) : IClassFixture
         }
 
         position.Should().Be(1500);
+        cursor.Position.Should().Be(1499, "like ML.NET's own cursors (the pass-through test below), the last position stays once MoveNext returned false");
         cursor.MoveNext().Should().BeFalse("the input stays finished");
         var readAfterTheEnd = () => score(ref value);
         readAfterTheEnd.Should().Throw<InvalidOperationException>().WithMessage("The cursor is not on a row*");
@@ -141,6 +142,7 @@ public class VaeCursorContractTests(ScoringModelFixture fixture) : IClassFixture
         }
 
         position.Should().Be(30);
+        cursor.Position.Should().Be(29, "ML.NET's own cursor (LoadFromEnumerable), passed through, keeps its last position once done");
     }
 
     [Fact]
