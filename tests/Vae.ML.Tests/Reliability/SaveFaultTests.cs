@@ -44,26 +44,29 @@ public class SaveFaultTests
                 new Dictionary<string, string> { ["epoch"] = "2" },
                 [Safetensors.RawTensor.Float32("optimizer.state", [64], new float[64]), new Safetensors.RawTensor("generator.cpu", "U8", [16], new byte[16])]))),
         };
+        float[] LoadPipeline()
+        {
+            var loaded = ml.Model.Load(path, out _);
+            var z = loaded.Transform(ml.Data.LoadFromEnumerable(rows.Take(3))).GetColumn<float[]>("Z").SelectMany(v => v).ToArray();
+            ((IEnumerable<ITransformer>)loaded).OfType<IDisposable>().ToList().ForEach(d => d.Dispose());
+            return z;
+        }
+        float[] LoadCheckpoint()
+        {
+            var bytes = File.ReadAllBytes(path);
+            using var vae = VaeModelFormat.Read(new MemoryStream(bytes), path, bytes.Length, ["optimizer.", "generator."]).Snapshot.ToTransformer(ml, "cpu");
+            return vae.Encode(Probe(rows));
+        }
+        float[] LoadModel()
+        {
+            using var vae = VaeTransformer.Load(ml, path, "cpu");
+            return vae.Encode(Probe(rows));
+        }
         Func<float[]> load = savePath switch
         {
-            "Model.SaveAtomically" => () =>
-            {
-                var loaded = ml.Model.Load(path, out _);
-                var z = loaded.Transform(ml.Data.LoadFromEnumerable(rows.Take(3))).GetColumn<float[]>("Z").SelectMany(v => v).ToArray();
-                ((IEnumerable<ITransformer>)loaded).OfType<IDisposable>().ToList().ForEach(d => d.Dispose());
-                return z;
-            },
-            "checkpoint" => () =>
-            {
-                var bytes = File.ReadAllBytes(path);
-                using var vae = VaeModelFormat.Read(new MemoryStream(bytes), path, bytes.Length, ["optimizer.", "generator."]).Snapshot.ToTransformer(ml, "cpu");
-                return vae.Encode(Probe(rows));
-            },
-            _ => () =>
-            {
-                using var vae = VaeTransformer.Load(ml, path, "cpu");
-                return vae.Encode(Probe(rows));
-            },
+            "Model.SaveAtomically" => LoadPipeline,
+            "checkpoint" => LoadCheckpoint,
+            _ => LoadModel,
         };
 
         save(first, firstChain);
