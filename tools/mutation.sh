@@ -4,6 +4,8 @@
 #
 #   tools/mutation.sh [Torch|Data|Persistence|root ...]      (default: all four)
 #   MUTATION_TESTS='FullyQualifiedName~Expectations' MUTATION_EXCLUDE='**/Torch/VaeModel.cs' tools/mutation.sh Torch
+#   MUTATION_EXCLUDE='**/Vae.ML/VaeTrainer.cs' tools/mutation.sh root   (VaeTrainer.Fit runs in every training test: its
+#   mutants get a run of their own with a filter aimed at the trainer; docs/testing.md gives both filters)
 #   MUTATION_LABEL=name (report folder, default the folder), MUTATION_ARGS="--log-to-file" (extra Stryker options; the
 #   trace log in <report>/logs shows each mutant's result as it comes, the reports appear only at the end),
 #   MUTATION_REUSE=1 (reuse the built copy)

@@ -25,6 +25,7 @@ internal static class BenchCommand
         var data = new Option<string?>("--data") { Description = "Folder with the MNIST files (default: the usual cache, downloaded when missing).", HelpName = "dir" };
         var skipReport = new Option<bool>("--skip-report-run") { Description = "Do not run 'vae-ml report' as a child for its peak RSS (quick mode runs a one-epoch report on a few hundred rows; both need MNIST)." };
         var render = new Option<string?>("--render") { Description = "Measure nothing: rewrite results.md and the plots in --out from a saved bench.json.", HelpName = "file" };
+        var trainingOnly = new Option<bool>("--training-only") { Description = "Only the training epoch against the GEMM floor, the Adam pass's memory roofline and the step profile (managed passes on 1 and on --threads threads); printed, nothing written." };
         var streamWorker = new Option<int?>("--stream-worker") { Description = "Internal: train N rows streamed in this process and print its peak RSS.", Hidden = true };
         foreach (Option<int> option in new[] { threads, batch })
         {
@@ -51,7 +52,7 @@ internal static class BenchCommand
         var command = new Command("bench",
             "Measure training epochs (interleaved with the PyTorch original and the libtorch GEMM floor), latent extraction, " +
             "PredictionEngine latency, peak memory and streamed training; print a table and write bench.json, results.md and plots into --out.");
-        foreach (Option option in new Option[] { quick, output, threads, repeats, rows, batch, python, noPyTorch, synthetic, data, skipReport, render, streamWorker })
+        foreach (Option option in new Option[] { quick, output, threads, repeats, rows, batch, python, noPyTorch, synthetic, data, skipReport, render, trainingOnly, streamWorker })
         {
             command.Options.Add(option);
         }
@@ -69,11 +70,17 @@ internal static class BenchCommand
             }
 
             var settings = new BenchSettings(sizes, parseResult.GetValue(output)!, parseResult.GetValue(python)!, !parseResult.GetValue(noPyTorch),
-                parseResult.GetValue(synthetic), parseResult.GetValue(data), !parseResult.GetValue(skipReport));
+                parseResult.GetValue(synthetic), parseResult.GetValue(data), !parseResult.GetValue(skipReport), parseResult.GetValue(trainingOnly));
             var runner = new BenchRunner(settings, context, cancellationToken);
             if (parseResult.GetValue(streamWorker) is int workerRows)
             {
                 runner.RunStreamWorker(workerRows);
+                return;
+            }
+
+            if (settings.TrainingOnly)
+            {
+                runner.RunTrainingOnly();
                 return;
             }
 

@@ -127,6 +127,17 @@ internal static class BenchOutput
         md.AppendLine(F($"Vae.ML's own epoch above is {libraryStep:F3} ms per step; the profiled loop (written like the library's) {p.Total:F3} ms. ") +
             F($"A whole step at batch 1, where arithmetic is negligible, costs {p.FixedCostPerStep:F3} ms: that is the per-step price of libtorch's dispatch and the .NET↔native calls, ") +
             F($"{p.FixedCostPerStep / Math.Max(p.Total, 1e-9):P0} of a batch-{r.Sizes.BatchSize} step."));
+        if (p.Workers > 1)
+        {
+            md.AppendLine();
+            md.AppendLine(F($"The managed passes (bias, ReLU, BCE, bias sums, Adam) ran on {p.Workers} threads in fixed ranges, as the library's step runs them."));
+        }
+
+        if (r.Roofline is { } roofline)
+        {
+            md.AppendLine();
+            md.AppendLine(roofline.Describe());
+        }
         if (r.Notes.Count > 0)
         {
             md.AppendLine();

@@ -143,6 +143,9 @@ internal sealed record BenchReport
     /// <summary>Per-phase profile of a training step.</summary>
     public required StepProfile Profile { get; init; }
 
+    /// <summary>The Adam pass against the memory bandwidth (null in reports written before it was measured).</summary>
+    public RooflineMeasure? Roofline { get; init; }
+
     /// <summary>Things a reader must know (skipped parts, fallbacks).</summary>
     public required IReadOnlyList<string> Notes { get; init; }
 

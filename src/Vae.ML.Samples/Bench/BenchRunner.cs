@@ -20,8 +20,10 @@ namespace Vae.ML.Samples.Bench;
 /// <param name="Synthetic">Use synthetic images instead of MNIST.</param>
 /// <param name="DataDirectory">MNIST folder (null: the usual cache).</param>
 /// <param name="MeasureReportRun">Run a full <c>vae-ml report</c> as a child for its peak RSS.</param>
+/// <param name="TrainingOnly">Measure only the training epoch against the GEMM floor, the Adam pass's memory roofline and
+/// the step profile (on one thread and on the bench's threads); print them and write nothing.</param>
 internal sealed record BenchSettings(BenchSizes Sizes, string OutputDirectory, string Python, bool UsePyTorch, bool Synthetic,
-    string? DataDirectory, bool MeasureReportRun);
+    string? DataDirectory, bool MeasureReportRun, bool TrainingOnly = false);
 
 /// <summary>
 /// Runs every measure of the performance issue's table with the contenders interleaved (Vae.ML, PyTorch, the
@@ -53,6 +55,52 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
                 set_num_threads(threads);
             }
         }
+    }
+
+    /// <summary>
+    /// <c>--training-only</c>: the main epoch measure (Vae.ML interleaved with the GEMM floor), the Adam pass's memory
+    /// roofline, and the step profile with its managed passes on one thread and on the bench's threads, back to back in
+    /// this process; printed, nothing written. The quick A/B of a training-speed change.
+    /// </summary>
+    public void RunTrainingOnly()
+    {
+        int? threadsBefore = null;
+        try
+        {
+            BenchImages images = LoadImages();
+            InitializeTorch(images, threads => threadsBefore ??= threads);
+            Say($"libtorch threads: {get_num_threads()}.");
+            int trainRows = Math.Min(Sizes.TrainRows, images.TrainRows);
+            Say($"Training epochs: {trainRows:N0} rows, batch {Sizes.BatchSize}, {Sizes.Repeats} interleaved repeats ...");
+            (EpochMeasure epoch, VaeTransformer model) = MeasureEpochs(images, null, trainRows, Sizes.BatchSize, Sizes.Repeats, keepModel: false);
+            Say(Describe(epoch));
+            Say(MeasureRoofline().Describe());
+            float[] rows = images.Train.AsSpan(0, trainRows * images.Width).ToArray();
+            foreach (int workers in Sizes.Threads > 1 ? new[] { 1, Sizes.Threads, 1, Sizes.Threads, 1, Sizes.Threads } : [1])
+            {
+                Say(DescribeProfile(TorchReference.ProfileSteps(rows, images.Width, Hidden, Latent, Sizes.BatchSize, Sizes.ProfileSteps, Seed, workers)));
+            }
+        }
+        finally
+        {
+            if (threadsBefore is int threads)
+            {
+                set_num_threads(threads);
+            }
+        }
+    }
+
+    private RooflineMeasure MeasureRoofline()
+    {
+        int parameters = (784 * Hidden) + Hidden + (2 * ((Hidden * Latent) + Latent)) + (Latent * Hidden) + Hidden + (Hidden * 784) + 784;
+        return RooflineMeasure.Measure(parameters, Sizes.Threads, Sizes.Quick ? 5 : 50, Sizes.Quick ? 4 : 64);
+    }
+
+    private static string DescribeProfile(StepProfile p)
+    {
+        double gemms = p.ForwardGemms + p.BackwardGemms, managed = Math.Max(0, p.Forward - p.ForwardGemms) + Math.Max(0, p.Backward - p.BackwardGemms);
+        return FormattableString.Invariant($"Step profile, managed passes on {p.Workers} thread(s), ms per step: GEMMs {gemms:F3}, managed forward/backward {managed:F3}, ") +
+            FormattableString.Invariant($"Adam {p.Optimizer:F3}, data {p.Data:F3}, guard {p.Checks:F3}, release {p.Release:F3}; total {p.Total:F3} (GEMMs {gemms / p.Total:P0}); batch 1: {p.FixedCostPerStep:F3}.");
     }
 
     private BenchReport Measure(Action<int> threadsBefore)
@@ -87,8 +135,11 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
             PredictionMeasure prediction = MeasurePrediction(model, images);
             StreamMeasure stream = MeasureStream(images, trainRows);
             Say("Profiling a training step ...");
+            RooflineMeasure roofline = MeasureRoofline();
+            Say(roofline.Describe());
             StepProfile profile = TorchReference.ProfileSteps(images.Train.AsSpan(0, trainRows * images.Width).ToArray(), images.Width, Hidden, Latent,
-                Sizes.BatchSize, Sizes.ProfileSteps, Seed);
+                Sizes.BatchSize, Sizes.ProfileSteps, Seed, Sizes.Threads);
+            Say(DescribeProfile(profile));
             double? pytorchPeak = pytorch?.PeakRssMegabytes();
             MemoryMeasure memory = MeasureReportRun(images, pytorchPeak);
 
@@ -111,6 +162,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
                 Stream = stream,
                 Memory = memory,
                 Profile = profile,
+                Roofline = roofline,
                 Notes = _notes,
             };
         }

@@ -25,8 +25,10 @@ namespace Vae.ML.Samples.Bench;
 /// <param name="Checks">The library's divergence guard before the update: the loss read back (<c>item</c>) and checked,
 /// and every gradient's largest magnitude reduced to one scalar and read back. Zero in reports written before it was
 /// measured.</param>
+/// <param name="Workers">Threads of the managed passes (fixed ranges, as the library's step cuts them); 1 in reports
+/// written before they were split.</param>
 internal sealed record StepProfile(double Data, double Forward, double ForwardGemms, double Backward, double BackwardGemms,
-    double Optimizer, double Reads, double Release, double FixedCostPerStep, int Steps, double Checks = 0)
+    double Optimizer, double Reads, double Release, double FixedCostPerStep, int Steps, double Checks = 0, int Workers = 1)
 {
     /// <summary>Sum of the measured phases.</summary>
     public double Total => Data + Forward + Backward + Checks + Optimizer + Reads + Release;
@@ -164,16 +166,17 @@ internal static class TorchReference
     /// batches of a permutation; no autograd: the GEMMs as libtorch <c>addmm_</c> into preallocated matrices and the
     /// parameters' and gradients' memory as views of flat buffers; bias, ReLU, ε (drawn with <c>normal_</c> from a
     /// generator), reparameterisation, BCE-with-logits with its gradient, KL, ReLU masks and bias sums in managed code;
-    /// Adam as one managed pass over the flat buffers. On the CPU every libtorch call returns when its work is done, so a
-    /// clock read between calls is a synchronising measurement.
+    /// Adam as one managed pass over the flat buffers; the managed passes cut into at most <paramref name="workers"/>
+    /// fixed ranges as the library's <c>StepPartition</c> cuts them. On the CPU every libtorch call returns when its work
+    /// is done, so a clock read between calls is a synchronising measurement.
     /// </summary>
-    public static StepProfile ProfileSteps(float[] images, int width, int hidden, int latent, int batch, int steps, int seed)
+    public static StepProfile ProfileSteps(float[] images, int width, int hidden, int latent, int batch, int steps, int seed, int workers = 1)
     {
         int rows = images.Length / width;
         using var outer = NewDisposeScope();
         using var generator = new Generator((ulong)seed);
         var data = tensor(images, [rows, width]);
-        var net = new ProfiledMlp(width, hidden, latent, Math.Min(batch, rows));
+        var net = new ProfiledMlp(width, hidden, latent, Math.Min(batch, rows), new Ranges(workers));
         var permutation = randperm(rows, generator: generator);
 
         var phases = new List<double>[8];
@@ -230,39 +233,71 @@ internal static class TorchReference
             }
         }
 
-        double fixedCost = batch == 1 ? 0 : StepTotalMilliseconds(images, width, hidden, latent, seed, steps);
+        double fixedCost = batch == 1 ? 0 : StepTotalMilliseconds(images, width, hidden, latent, seed, steps, workers);
         double Median(int i) => Spread.Of(phases[i]).Median;
 
         // Nothing is read back from libtorch per step: the loss is computed in managed code.
-        return new StepProfile(Median(0), Median(1), Median(2), Median(3), Median(4), Median(5), Reads: 0, Median(6), fixedCost, steps, Median(7));
+        return new StepProfile(Median(0), Median(1), Median(2), Median(3), Median(4), Median(5), Reads: 0, Median(6), fixedCost, steps, Median(7), workers);
     }
 
-    private static double StepTotalMilliseconds(float[] images, int width, int hidden, int latent, int seed, int steps) =>
-        ProfileSteps(images, width, hidden, latent, 1, steps, seed).Total;
+    private static double StepTotalMilliseconds(float[] images, int width, int hidden, int latent, int seed, int steps, int workers) =>
+        ProfileSteps(images, width, hidden, latent, 1, steps, seed, workers).Total;
+
+    /// <summary>
+    /// A copy of the library's <c>StepPartition</c> (internal there): [0, count) cut into at most 4 contiguous ranges
+    /// per worker, of at least 16,384 units of work each, run by <c>Parallel.For</c> on <c>workers</c> threads;
+    /// body(part, start, end).
+    /// </summary>
+    private sealed class Ranges(int workers)
+    {
+        private const int MinimumWork = 16_384;
+        private readonly ParallelOptions _options = new() { MaxDegreeOfParallelism = workers };
+
+        public int MaxParts => workers == 1 ? 1 : workers * 4;
+
+        public int Parts(int count, int costPerItem, int alignment = 1) =>
+            (int)Math.Max(1, Math.Min(MaxParts, Math.Min((long)count * costPerItem / MinimumWork, count / alignment)));
+
+        public void For(int count, int costPerItem, Action<int, int, int> body, int alignment = 1)
+        {
+            int parts = Parts(count, costPerItem, alignment);
+            if (parts == 1)
+            {
+                body(0, 0, count);
+                return;
+            }
+
+            int Bound(int part) => part == parts ? count : (int)((long)count * part / parts / alignment * alignment);
+            Parallel.For(0, parts, _options, part => body(part, Bound(part), Bound(part + 1)));
+        }
+    }
 
     private static double Ms(long from, long to) => Stopwatch.GetElapsedTime(from, to).TotalMilliseconds;
 
     /// <summary>
     /// 784-400-2 (any sizes) as the library's CPU step computes it: flat parameter, gradient and moment buffers;
-    /// activations preallocated for one batch size; no autograd.
+    /// activations preallocated for one batch size; no autograd; the managed passes cut by <see cref="Ranges"/> as the
+    /// library cuts them (bias and ReLU and the BCE by rows, bias sums by columns, ReLU masks and Adam by elements).
     /// </summary>
     private sealed class ProfiledMlp
     {
         private readonly Tensor _values, _gradients, _expAvg, _expAvgSq;
         private readonly Layer _fc1, _fc21, _fc22, _fc3, _fc4;
         private readonly Tensor _h, _mu, _logVar, _eps, _z, _h3, _logits, _dLogits, _dH3, _dZ, _dMu, _dLogVar, _dH;
-        private readonly float[] _scratch;
+        private readonly float[] _scratch, _rowSums;
+        private readonly Ranges _ranges;
         private long _step;
 
-        public ProfiledMlp(int width, int hidden, int latent, int batch)
+        public ProfiledMlp(int width, int hidden, int latent, int batch, Ranges ranges)
         {
+            _ranges = ranges;
             var shapes = new (int Out, int In)[] { (hidden, width), (latent, hidden), (latent, hidden), (hidden, latent), (width, hidden) };
             long total = shapes.Sum(s => ((long)s.Out * s.In) + s.Out);
             (_values, _gradients, _expAvg, _expAvgSq) = (zeros(total), zeros(total), zeros(total), zeros(total));
             long offset = 0;
             var layers = shapes.Select(s =>
             {
-                var layer = new Layer(_values, _gradients, offset, s.Out, s.In);
+                var layer = new Layer(_values, _gradients, offset, s.Out, s.In, ranges);
                 offset += ((long)s.Out * s.In) + s.Out;
                 return layer;
             }).ToArray();
@@ -271,7 +306,8 @@ internal static class TorchReference
             (_mu, _logVar, _eps, _z, _dZ, _dMu, _dLogVar) = (zeros(batch, latent), zeros(batch, latent), zeros(batch, latent), zeros(batch, latent),
                 zeros(batch, latent), zeros(batch, latent), zeros(batch, latent));
             (_logits, _dLogits) = (zeros(batch, width), zeros(batch, width));
-            _scratch = new float[width];
+            _scratch = new float[ranges.MaxParts * width];
+            _rowSums = new float[batch];
         }
 
         /// <summary>The last step's summed loss (BCE + KL).</summary>
@@ -294,19 +330,28 @@ internal static class TorchReference
 
             forwardGemms += _fc3.Forward(_z, _h3, relu: true);
             forwardGemms += _fc4.Forward(_h3, _logits, relu: false);
-            int width = (int)_logits.shape[1];
-            Span<float> logits = F32(_logits), dLogits = F32(_dLogits);
-            ReadOnlySpan<float> xs = F32(x);
-            for (int r = 0; r < logits.Length / width; r++)
+            int width = (int)_logits.shape[1], rows = (int)_logits.shape[0];
+            Tensor logitsTensor = _logits, gradientTensor = _dLogits;
+            _ranges.For(rows, width * 24, (part, first, end) =>
             {
-                Span<float> l = logits.Slice(r * width, width), g = dLogits.Slice(r * width, width), t = _scratch;
-                ReadOnlySpan<float> xr = xs.Slice(r * width, width);
-                TensorPrimitives.Sigmoid(l, g);
-                TensorPrimitives.Subtract(1f, g, t);
-                TensorPrimitives.Max(g, t, t);
-                TensorPrimitives.Log(t, t);
-                Loss += (0.5f * (TensorPrimitives.Sum(l) + TensorPrimitives.SumOfMagnitudes(l))) - TensorPrimitives.Sum(t) - TensorPrimitives.Dot(l, xr);
-                TensorPrimitives.Subtract(g, xr, g);
+                Span<float> logits = F32(logitsTensor), dLogits = F32(gradientTensor), t = _scratch.AsSpan(part * width, width);
+                ReadOnlySpan<float> xs = F32(x);
+                for (int r = first; r < end; r++)
+                {
+                    Span<float> l = logits.Slice(r * width, width), g = dLogits.Slice(r * width, width);
+                    ReadOnlySpan<float> xr = xs.Slice(r * width, width);
+                    TensorPrimitives.Sigmoid(l, g);
+                    TensorPrimitives.Subtract(1f, g, t);
+                    TensorPrimitives.Max(g, t, t);
+                    TensorPrimitives.Log(t, t);
+                    _rowSums[r] = (0.5f * (TensorPrimitives.Sum(l) + TensorPrimitives.SumOfMagnitudes(l))) - TensorPrimitives.Sum(t) - TensorPrimitives.Dot(l, xr);
+                    TensorPrimitives.Subtract(g, xr, g);
+                }
+            });
+
+            for (int r = 0; r < rows; r++)
+            {
+                Loss += _rowSums[r];
             }
 
             for (int i = 0; i < mu.Length; i++)
@@ -316,8 +361,7 @@ internal static class TorchReference
 
             forwardEnd = Stopwatch.GetTimestamp();
             backwardGemms += _fc4.Backward(_dLogits, _h3, _dH3);
-            Relu(F32(_dH3), F32(_h3));
-            backwardGemms += _fc3.Backward(_dH3, _z, _dZ);
+            backwardGemms += _fc3.Backward(_dH3, _z, _dZ, reluOutput: _h3);
             Span<float> dZ = F32(_dZ), dMu = F32(_dMu), dLogVar = F32(_dLogVar);
             for (int i = 0; i < dZ.Length; i++)
             {
@@ -328,53 +372,34 @@ internal static class TorchReference
 
             backwardGemms += _fc21.Backward(_dMu, _h, _dH);
             backwardGemms += _fc22.Backward(_dLogVar, _h, _dH, accumulate: true);
-            Relu(F32(_dH), F32(_h));
-            backwardGemms += _fc1.Backward(_dH, x, null);
+            backwardGemms += _fc1.Backward(_dH, x, null, reluOutput: _h);
             return (forwardGemms, backwardGemms);
         }
 
-        /// <summary>One Adam step (lr 1e-3) in one managed pass; returns the largest |gradient|.</summary>
+        /// <summary>One Adam step (lr 1e-3) in one managed pass cut into fixed ranges; returns the largest |gradient|.</summary>
         public float Adam()
         {
             _step++;
             float stepSize = (float)(-1e-3 / (1 - Math.Pow(0.9, _step))), root = (float)Math.Sqrt(1 - Math.Pow(0.999, _step));
-            Span<float> p = F32(_values), g = F32(_gradients), m = F32(_expAvg), v = F32(_expAvgSq);
-            int n = p.Length, w = Vector<float>.Count, i = 0;
-            var largest = Vector<float>.Zero;
-            for (; i <= n - w; i += w)
-            {
-                var gv = new Vector<float>(g.Slice(i, w));
-                var mv = (new Vector<float>(m.Slice(i, w)) * 0.9f) + (gv * 0.1f);
-                var vv = (new Vector<float>(v.Slice(i, w)) * 0.999f) + (0.001f * gv * gv);
-                var pv = new Vector<float>(p.Slice(i, w)) + (stepSize * (mv / ((Vector.SquareRoot(vv) / root) + new Vector<float>(1e-8f))));
-                mv.CopyTo(m.Slice(i, w));
-                vv.CopyTo(v.Slice(i, w));
-                pv.CopyTo(p.Slice(i, w));
-                largest = Vector.Max(largest, Vector.Abs(gv));
-            }
-
-            float result = 0;
-            for (int lane = 0; lane < w; lane++)
-            {
-                result = Math.Max(result, largest[lane]);
-            }
-
-            for (; i < n; i++)
-            {
-                m[i] = (m[i] * 0.9f) + (g[i] * 0.1f);
-                v[i] = (v[i] * 0.999f) + (0.001f * g[i] * g[i]);
-                p[i] += stepSize * (m[i] / ((MathF.Sqrt(v[i]) / root) + 1e-8f));
-                result = Math.Max(result, Math.Abs(g[i]));
-            }
-
-            return result;
+            int count = (int)_values.numel(), width = Vector<float>.Count;
+            var largest = new float[_ranges.Parts(count, 16, width)];
+            _ranges.For(count, 16, (part, start, end) => largest[part] = AdamPass.Range(F32(_values), F32(_gradients), F32(_expAvg), F32(_expAvgSq), start, end, stepSize, root), width);
+            return largest.Max();
         }
 
         private static Span<float> F32(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
 
-        private static void Relu(Span<float> gradient, ReadOnlySpan<float> activation)
+        /// <summary>g ← g where the ReLU's output is positive, else 0 (vectorised, as the library's).</summary>
+        private static void ReluBackward(Span<float> gradient, ReadOnlySpan<float> activation)
         {
-            for (int i = 0; i < gradient.Length; i++)
+            int i = 0, width = Vector<float>.Count;
+            for (; i <= gradient.Length - width; i += width)
+            {
+                var active = Vector.GreaterThan(new Vector<float>(activation.Slice(i, width)), Vector<float>.Zero);
+                Vector.ConditionalSelect(active, new Vector<float>(gradient.Slice(i, width)), Vector<float>.Zero).CopyTo(gradient.Slice(i, width));
+            }
+
+            for (; i < gradient.Length; i++)
             {
                 gradient[i] = activation[i] > 0 ? gradient[i] : 0;
             }
@@ -384,9 +409,11 @@ internal static class TorchReference
         private sealed class Layer
         {
             private readonly Tensor _weight, _weightT, _bias, _weightGrad, _biasGrad;
+            private readonly Ranges _ranges;
 
-            public Layer(Tensor values, Tensor gradients, long offset, int outputs, int inputs)
+            public Layer(Tensor values, Tensor gradients, long offset, int outputs, int inputs, Ranges ranges)
             {
+                _ranges = ranges;
                 long count = (long)outputs * inputs;
                 _weight = values.narrow(0, offset, count).view(outputs, inputs);
                 _weightT = _weight.t();
@@ -405,35 +432,58 @@ internal static class TorchReference
                 long start = Stopwatch.GetTimestamp();
                 y.addmm_(x, _weightT, beta: 0, alpha: 1);
                 double gemm = Ms(start, Stopwatch.GetTimestamp());
-                Span<float> values = F32(y), bias = F32(_bias);
-                for (int r = 0; r < values.Length / bias.Length; r++)
+                int width = (int)_bias.numel();
+                _ranges.For((int)(y.numel() / width), width, (_, first, end) =>
                 {
-                    var row = values.Slice(r * bias.Length, bias.Length);
-                    TensorPrimitives.Add(row, bias, row);
-                    if (relu)
+                    Span<float> values = F32(y), bias = F32(_bias);
+                    for (int r = first; r < end; r++)
                     {
-                        TensorPrimitives.Max(row, 0f, row);
+                        var row = values.Slice(r * width, width);
+                        TensorPrimitives.Add(row, bias, row);
+                        if (relu)
+                        {
+                            TensorPrimitives.Max(row, 0f, row);
+                        }
                     }
-                }
+                });
 
                 return gemm;
             }
 
-            /// <summary>∂W = gᵀ·x, ∂b = Σ_rows g, ∂x = g·W (added when accumulating); returns the GEMMs' milliseconds.</summary>
-            public double Backward(Tensor g, Tensor x, Tensor? dx, bool accumulate = false)
+            /// <summary>
+            /// g masked by the ReLU's output (when given) and ∂b = Σ_rows g in one pass by columns, then ∂W = gᵀ·x and
+            /// ∂x = g·W (added when accumulating); returns the GEMMs' milliseconds.
+            /// </summary>
+            public double Backward(Tensor g, Tensor x, Tensor? dx, bool accumulate = false, Tensor? reluOutput = null)
             {
+                int width = (int)_biasGrad.numel(), rows = (int)(g.numel() / width);
+                _ranges.For(width, rows * (reluOutput is null ? 1 : 2), (_, first, end) =>
+                {
+                    Span<float> values = F32(g), biasGrad = F32(_biasGrad)[first..end];
+                    ReadOnlySpan<float> activations = reluOutput is null ? default : F32(reluOutput);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        var row = values.Slice((r * width) + first, end - first);
+                        if (reluOutput is not null)
+                        {
+                            ReluBackward(row, activations.Slice((r * width) + first, end - first));
+                        }
+
+                        if (r == 0)
+                        {
+                            row.CopyTo(biasGrad);
+                        }
+                        else
+                        {
+                            TensorPrimitives.Add(biasGrad, row, biasGrad);
+                        }
+                    }
+                });
+
                 long start = Stopwatch.GetTimestamp();
                 _weightGrad.addmm_(g.t(), x, beta: 0, alpha: 1);
                 dx?.addmm_(g, _weight, beta: accumulate ? 1 : 0, alpha: 1);
-                double gemm = Ms(start, Stopwatch.GetTimestamp());
-                Span<float> values = F32(g), biasGrad = F32(_biasGrad);
-                values[..biasGrad.Length].CopyTo(biasGrad);
-                for (int r = 1; r < values.Length / biasGrad.Length; r++)
-                {
-                    TensorPrimitives.Add(biasGrad, values.Slice(r * biasGrad.Length, biasGrad.Length), biasGrad);
-                }
-
-                return gemm;
+                return Ms(start, Stopwatch.GetTimestamp());
             }
         }
     }

@@ -48,6 +48,25 @@ internal sealed unsafe class StepMatrix : IDisposable
     }
 }
 
+/// <summary>
+/// A contiguous rows × columns float matrix by pointer (a batch tensor's memory), read row by row; owns nothing. Unlike
+/// a span it can be handed to the ranges of a <see cref="StepPartition"/>.
+/// </summary>
+internal readonly unsafe struct StepRows
+{
+    private readonly float* _values;
+
+    public StepRows(Tensor matrix)
+    {
+        _values = StepMemory.Pointer(matrix);
+        Columns = checked((int)matrix.shape[1]);
+    }
+
+    public int Columns { get; }
+
+    public ReadOnlySpan<float> Row(int row) => new(_values + ((long)row * Columns), Columns);
+}
+
 /// <summary>Raw access to contiguous CPU tensors' memory, and libtorch's GEMM written into a preallocated result.</summary>
 internal static unsafe class StepMemory
 {
@@ -95,9 +114,12 @@ internal sealed unsafe class CpuDense : IDisposable
     private readonly Tensor _weightGradient;
     private readonly float* _bias;
     private readonly float* _biasGradient;
+    private readonly StepPartition _partition;
 
-    public CpuDense(LayerSpec layer, IReadOnlyDictionary<string, Parameter> parameters)
+    /// <summary>The layer on <paramref name="parameters"/>' memory; its managed passes cut by <paramref name="partition"/>.</summary>
+    public CpuDense(LayerSpec layer, IReadOnlyDictionary<string, Parameter> parameters, StepPartition partition)
     {
+        _partition = partition;
         var weight = parameters[layer.Name + ".weight"];
         var bias = parameters[layer.Name + ".bias"];
         Inputs = layer.Inputs;
@@ -121,37 +143,56 @@ internal sealed unsafe class CpuDense : IDisposable
 
     private ReadOnlySpan<float> Bias => new(_bias, Outputs);
 
-    private Span<float> BiasGradient => new(_biasGradient, Outputs);
-
-    /// <summary>y = x·Wᵀ + b, then ReLU when <paramref name="relu"/>.</summary>
+    /// <summary>y = x·Wᵀ + b, then ReLU when <paramref name="relu"/>; the bias and ReLU pass by rows.</summary>
     public void Forward(Tensor input, StepMatrix output, bool relu)
     {
         StepMemory.Gemm(output.Tensor, input, _weightTransposed);
-        for (var row = 0; row < output.Rows; row++)
+        _partition.For(output.Rows, output.Columns, (_, first, end) =>
         {
-            var y = output.Row(row);
-            TensorPrimitives.Add(y, Bias, y);
-            if (relu)
+            for (var row = first; row < end; row++)
             {
-                TensorPrimitives.Max(y, 0f, y);
+                var y = output.Row(row);
+                TensorPrimitives.Add(y, Bias, y);
+                if (relu)
+                {
+                    TensorPrimitives.Max(y, 0f, y);
+                }
             }
-        }
+        });
     }
 
     /// <summary>
-    /// From g = ∂L/∂y (before any ReLU): ∂L/∂W = gᵀ·x and ∂L/∂b = Σ_rows g into the gradient buffers; with
-    /// <paramref name="inputGradient"/>, ∂L/∂x = g·W into it (added to what it holds when <paramref name="accumulate"/>).
+    /// From g = ∂L/∂y: ∂L/∂W = gᵀ·x and ∂L/∂b = Σ_rows g into the gradient buffers; with <paramref name="inputGradient"/>,
+    /// ∂L/∂x = g·W into it (added to what it holds when <paramref name="accumulate"/>). With <paramref name="reluOutput"/>
+    /// the layer's output went through a ReLU and g arrives as ∂L/∂ReLU(y): it is masked in place first (in the same pass
+    /// over g as the bias sums).
     /// </summary>
-    public void Backward(StepMatrix gradient, Tensor input, StepMatrix? inputGradient, bool accumulate = false)
+    public void Backward(StepMatrix gradient, Tensor input, StepMatrix? inputGradient, bool accumulate = false, StepMatrix? reluOutput = null)
     {
-        StepMemory.Gemm(_weightGradient, gradient.Transposed, input);
-        var biasGradient = BiasGradient;
-        gradient.Row(0).CopyTo(biasGradient);
-        for (var row = 1; row < gradient.Rows; row++)
+        // By columns, so each bias's sum still runs over the rows in order: the same bits on any number of threads.
+        _partition.For(Outputs, gradient.Rows * (reluOutput is null ? 1 : 2), (_, first, end) =>
         {
-            TensorPrimitives.Add(biasGradient, gradient.Row(row), biasGradient);
-        }
+            var biasGradient = new Span<float>(_biasGradient + first, end - first);
+            for (var row = 0; row < gradient.Rows; row++)
+            {
+                var g = gradient.Row(row)[first..end];
+                if (reluOutput is not null)
+                {
+                    ReluBackward(g, reluOutput.Row(row)[first..end]);
+                }
 
+                if (row == 0)
+                {
+                    g.CopyTo(biasGradient);
+                }
+                else
+                {
+                    TensorPrimitives.Add(biasGradient, g, biasGradient);
+                }
+            }
+        });
+
+        StepMemory.Gemm(_weightGradient, gradient.Transposed, input);
         if (inputGradient is not null)
         {
             StepMemory.Gemm(inputGradient.Tensor, gradient.Tensor, _weight, accumulate);
@@ -159,7 +200,7 @@ internal sealed unsafe class CpuDense : IDisposable
     }
 
     /// <summary>ReLU's backward in place: ∂L/∂pre = ∂L/∂y where y = ReLU(pre) &gt; 0, else 0.</summary>
-    public static void ReluBackward(Span<float> gradient, ReadOnlySpan<float> activation)
+    private static void ReluBackward(Span<float> gradient, ReadOnlySpan<float> activation)
     {
         var i = 0;
         if (Vector.IsHardwareAccelerated)

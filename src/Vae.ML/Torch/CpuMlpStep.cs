@@ -15,7 +15,8 @@ namespace Vae.ML.Torch;
 /// <c>backward()</c> compute, within float rounding (sums in another order), not bit for bit; it is itself
 /// deterministic. ε is drawn from the run's generator exactly where the autograd path draws it (one normal draw of
 /// rows × latent per step), so a seed still gives the PyTorch script's random stream. Convolutional networks and CUDA
-/// keep the autograd path (<see cref="TryCreate"/> returns null).
+/// keep the autograd path (<see cref="TryCreate"/> returns null). The managed passes run on the cores libtorch's GEMMs
+/// use, in <see cref="StepPartition"/>'s fixed ranges, with the same bits as on one thread.
 /// </remarks>
 internal sealed class CpuMlpStep : IDisposable
 {
@@ -25,8 +26,10 @@ internal sealed class CpuMlpStep : IDisposable
     private readonly CpuDense[] _decoder;
     private readonly CpuDense _output;
     private readonly int _latent;
+    private readonly StepPartition _partition;
     private readonly float[] _scratch;
     private readonly float[] _precision;
+    private readonly float[] _columnSums;
 
     // The Gaussian decoder's learned log σ² (values and gradient, views into the flat buffers); null for Bernoulli.
     private readonly Parameter? _logVariance;
@@ -38,19 +41,21 @@ internal sealed class CpuMlpStep : IDisposable
     // At most two batch sizes per run: the full batch and the epoch's last one.
     private readonly Dictionary<int, Workspace> _workspaces = [];
 
-    private CpuMlpStep(VaeModel model)
+    private CpuMlpStep(VaeModel model, StepPartition partition)
     {
         var network = model.Network;
         var layers = network.Spec.Layers;
         var parameters = network.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
-        _encoder = layers.EncoderDense.Select(l => new CpuDense(l, parameters)).ToArray();
-        _mu = new CpuDense(layers.Mu, parameters);
-        _logVar = new CpuDense(layers.LogVariance, parameters);
-        _decoder = layers.DecoderDense.Select(l => new CpuDense(l, parameters)).ToArray();
-        _output = new CpuDense(layers.Output, parameters);
+        _partition = partition;
+        _encoder = layers.EncoderDense.Select(l => new CpuDense(l, parameters, partition)).ToArray();
+        _mu = new CpuDense(layers.Mu, parameters, partition);
+        _logVar = new CpuDense(layers.LogVariance, parameters, partition);
+        _decoder = layers.DecoderDense.Select(l => new CpuDense(l, parameters, partition)).ToArray();
+        _output = new CpuDense(layers.Output, parameters, partition);
         _latent = network.Spec.LatentDimension;
-        _scratch = new float[network.Spec.InputSize];
+        _scratch = new float[partition.MaxParts * network.Spec.InputSize];
         _precision = new float[network.Spec.InputSize];
+        _columnSums = new float[network.Spec.InputSize];
         _logVariance = network.DecoderLogVariance;
         _logVarianceGradient = _logVariance?.grad?.DetachFromDisposeScope();
         _model = model;
@@ -58,10 +63,11 @@ internal sealed class CpuMlpStep : IDisposable
 
     /// <summary>
     /// The step for <paramref name="model"/>'s network, or null where the autograd path trains it (not the CPU, not an
-    /// MLP). Create it after <see cref="FlatAdam"/>: it works on the optimizer's flat buffers.
+    /// MLP). Create it after <see cref="FlatAdam"/>: it works on the optimizer's flat buffers. Its managed passes are
+    /// cut by <paramref name="partition"/> (default: one thread); the results are the same bits either way.
     /// </summary>
-    public static CpuMlpStep? TryCreate(VaeModel model)
-        => model.Device.type == DeviceType.CPU && model.Architecture.Kind == VaeArchitecture.Mlp ? new CpuMlpStep(model) : null;
+    public static CpuMlpStep? TryCreate(VaeModel model, StepPartition? partition = null)
+        => model.Device.type == DeviceType.CPU && model.Architecture.Kind == VaeArchitecture.Mlp ? new CpuMlpStep(model, partition ?? StepPartition.Serial) : null;
 
     /// <summary>
     /// The forward pass on <paramref name="x"/> (rows × features, contiguous), ε drawn from <paramref name="generator"/>,
@@ -72,7 +78,7 @@ internal sealed class CpuMlpStep : IDisposable
     {
         var rows = checked((int)x.shape[0]);
         var w = WorkspaceFor(rows);
-        var xValues = StepMemory.Values(x);
+        var xRows = new StepRows(x);
 
         // Encoder: dense layers with ReLU, then the two heads.
         var h = x;
@@ -101,23 +107,23 @@ internal sealed class CpuMlpStep : IDisposable
         _output.Forward(d, w.Decoded, relu: false);
 
         var reconstruction = _logVariance is null
-            ? BernoulliTerm.LossAndGradient(w.Decoded, xValues, w.DecodedGradient, _scratch)
-            : GaussianTerm.LossAndGradient(w.Decoded, xValues, w.DecodedGradient, StepMemory.Values(_logVariance), StepMemory.Span(_logVarianceGradient!),
-                _model.Standardization?.LogStdSum ?? 0, _precision, _scratch);
+            ? BernoulliTerm.LossAndGradient(w.Decoded, xRows, w.DecodedGradient, _scratch, w.RowSums, _partition)
+            : GaussianTerm.LossAndGradient(w.Decoded, xRows, w.DecodedGradient, StepMemory.Values(_logVariance), StepMemory.Span(_logVarianceGradient!),
+                _model.Standardization?.LogStdSum ?? 0, _precision, w.Squares!, w.RowSums, _columnSums, _partition);
         var kl = GaussianLatent.Kl(w.Mu.Values, w.LogVar.Values);
 
-        // Backward through the decoder, output to z; each hidden layer's gradient is masked by its ReLU first.
+        // Backward through the decoder, output to z; each hidden layer's gradient is masked by its ReLU in the pass
+        // that sums its bias gradient.
         var gradient = w.DecodedGradient;
+        StepMatrix? reluOutput = null;
         var layer = _output;
         for (var j = _decoder.Length - 1; j >= 0; j--)
         {
-            layer.Backward(gradient, w.Decoder[j].Tensor, w.DecoderGradient[j]);
-            gradient = w.DecoderGradient[j];
-            CpuDense.ReluBackward(gradient.Values, w.Decoder[j].Values);
-            layer = _decoder[j];
+            layer.Backward(gradient, w.Decoder[j].Tensor, w.DecoderGradient[j], reluOutput: reluOutput);
+            (gradient, reluOutput, layer) = (w.DecoderGradient[j], w.Decoder[j], _decoder[j]);
         }
 
-        layer.Backward(gradient, w.Z.Tensor, w.ZGradient);
+        layer.Backward(gradient, w.Z.Tensor, w.ZGradient, reluOutput: reluOutput);
         GaussianLatent.Backward(w.ZGradient.Values, w.Mu.Values, w.LogVar.Values, w.Epsilon.Values, beta, w.MuGradient.Values, w.LogVarGradient.Values);
 
         // Both heads read the last encoder layer: its gradient is the sum of theirs. x itself needs none.
@@ -128,8 +134,7 @@ internal sealed class CpuMlpStep : IDisposable
         _logVar.Backward(w.LogVarGradient, headInput, headGradient, accumulate: true);
         for (var i = last; i >= 0; i--)
         {
-            CpuDense.ReluBackward(w.EncoderGradient[i].Values, w.Encoder[i].Values);
-            _encoder[i].Backward(w.EncoderGradient[i], i > 0 ? w.Encoder[i - 1].Tensor : x, i > 0 ? w.EncoderGradient[i - 1] : null);
+            _encoder[i].Backward(w.EncoderGradient[i], i > 0 ? w.Encoder[i - 1].Tensor : x, i > 0 ? w.EncoderGradient[i - 1] : null, reluOutput: w.Encoder[i]);
         }
 
         return (reconstruction + (beta * kl), reconstruction, kl);
@@ -139,7 +144,7 @@ internal sealed class CpuMlpStep : IDisposable
     {
         if (!_workspaces.TryGetValue(rows, out var workspace))
         {
-            workspace = new Workspace(rows, _encoder, _latent, _decoder, _output.Outputs);
+            workspace = new Workspace(rows, _encoder, _latent, _decoder, _output.Outputs, gaussian: _logVariance is not null);
             _workspaces.Add(rows, workspace);
         }
 
@@ -163,7 +168,7 @@ internal sealed class CpuMlpStep : IDisposable
     /// <summary>Every activation of one batch size and its gradient.</summary>
     private sealed class Workspace : IDisposable
     {
-        public Workspace(int rows, CpuDense[] encoder, int latent, CpuDense[] decoder, int features)
+        public Workspace(int rows, CpuDense[] encoder, int latent, CpuDense[] decoder, int features, bool gaussian)
         {
             Encoder = encoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
             EncoderGradient = encoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
@@ -178,6 +183,8 @@ internal sealed class CpuMlpStep : IDisposable
             DecoderGradient = decoder.Select(l => new StepMatrix(rows, l.Outputs)).ToArray();
             Decoded = new StepMatrix(rows, features);
             DecodedGradient = new StepMatrix(rows, features);
+            Squares = gaussian ? new StepMatrix(rows, features) : null;
+            RowSums = new float[rows];
         }
 
         public StepMatrix[] Encoder { get; }
@@ -206,6 +213,12 @@ internal sealed class CpuMlpStep : IDisposable
 
         public StepMatrix DecodedGradient { get; }
 
+        /// <summary>The Gaussian term's (x − μ)² e^−lv per element; null for Bernoulli.</summary>
+        public StepMatrix? Squares { get; }
+
+        /// <summary>The reconstruction term's sum per row, added up in row order after the parallel pass.</summary>
+        public float[] RowSums { get; }
+
         public void Dispose()
         {
             foreach (var matrix in Encoder.Concat(EncoderGradient).Concat(Decoder).Concat(DecoderGradient)
@@ -213,6 +226,8 @@ internal sealed class CpuMlpStep : IDisposable
             {
                 matrix.Dispose();
             }
+
+            Squares?.Dispose();
         }
     }
 }

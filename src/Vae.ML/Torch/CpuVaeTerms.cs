@@ -8,34 +8,48 @@ namespace Vae.ML.Torch;
 /// </summary>
 internal static class BernoulliTerm
 {
+    // Per element: a sigmoid (an exponential), a logarithm and about ten more float operations.
+    private const int CostPerElement = 24;
+
     /// <summary>
-    /// Σ [softplus(l) − l·x] over the batch (each row summed in float, the rows in double), and ∂/∂l = σ(l) − x into
-    /// <paramref name="gradient"/>. <paramref name="scratch"/> holds one row.
+    /// Σ [softplus(l) − l·x] over the batch (each row summed in float, the rows in double, in row order), and
+    /// ∂/∂l = σ(l) − x into <paramref name="gradient"/>. Rows are cut by <paramref name="partition"/>; each range uses
+    /// its own row of <paramref name="scratch"/> (one row per part) and writes its rows' sums into
+    /// <paramref name="rowSums"/> (one per row), which are added up afterwards in row order: the same bits on any
+    /// number of threads.
     /// </summary>
-    public static double LossAndGradient(StepMatrix logits, ReadOnlySpan<float> x, StepMatrix gradient, Span<float> scratch)
+    public static double LossAndGradient(StepMatrix logits, StepRows x, StepMatrix gradient, float[] scratch, float[] rowSums, StepPartition partition)
     {
         var width = logits.Columns;
+        partition.For(logits.Rows, width * CostPerElement, (part, first, end) =>
+        {
+            var t = scratch.AsSpan(part * width, width);
+            for (var row = first; row < end; row++)
+            {
+                ReadOnlySpan<float> l = logits.Row(row);
+                var xr = x.Row(row);
+                var g = gradient.Row(row);
+
+                // softplus(l) = max(l, 0) + log(1 + e^−|l|) = max(l, 0) − log σ(|l|), and σ(|l|) = max(σ(l), 1 − σ(l)):
+                // the sigmoid the gradient needs gives the loss without log(0) (σ(|l|) ≥ ½).
+                TensorPrimitives.Sigmoid(l, g);
+                TensorPrimitives.Subtract(1f, g, t);
+                TensorPrimitives.Max(g, t, t);
+                TensorPrimitives.Log(t, t);
+
+                // Σ max(l, 0) = ½ (Σ l + Σ |l|).
+                var positivePart = 0.5f * (TensorPrimitives.Sum(l) + TensorPrimitives.SumOfMagnitudes(l));
+                rowSums[row] = positivePart - TensorPrimitives.Sum(t) - TensorPrimitives.Dot(l, xr);
+
+                // ∂/∂l [softplus(l) − l·x] = σ(l) − x.
+                TensorPrimitives.Subtract(g, xr, g);
+            }
+        });
+
         var total = 0.0;
         for (var row = 0; row < logits.Rows; row++)
         {
-            ReadOnlySpan<float> l = logits.Row(row);
-            var xr = x.Slice(row * width, width);
-            var g = gradient.Row(row);
-            var t = scratch[..width];
-
-            // softplus(l) = max(l, 0) + log(1 + e^−|l|) = max(l, 0) − log σ(|l|), and σ(|l|) = max(σ(l), 1 − σ(l)):
-            // the sigmoid the gradient needs gives the loss without log(0) (σ(|l|) ≥ ½).
-            TensorPrimitives.Sigmoid(l, g);
-            TensorPrimitives.Subtract(1f, g, t);
-            TensorPrimitives.Max(g, t, t);
-            TensorPrimitives.Log(t, t);
-
-            // Σ max(l, 0) = ½ (Σ l + Σ |l|).
-            var positivePart = 0.5f * (TensorPrimitives.Sum(l) + TensorPrimitives.SumOfMagnitudes(l));
-            total += positivePart - TensorPrimitives.Sum(t) - TensorPrimitives.Dot(l, xr);
-
-            // ∂/∂l [softplus(l) − l·x] = σ(l) − x.
-            TensorPrimitives.Subtract(g, xr, g);
+            total += rowSums[row];
         }
 
         return total;
@@ -50,17 +64,22 @@ internal static class BernoulliTerm
 /// </summary>
 internal static class GaussianTerm
 {
+    // Per element: a subtraction, three multiplications and the sums.
+    private const int CostPerElement = 6;
+
     private static readonly double LogTwoPi = Math.Log(2 * Math.PI);
 
     /// <summary>
     /// The batch's summed term; ∂/∂μ into <paramref name="gradient"/> and ∂/∂θ into <paramref name="logVarianceGradient"/>.
-    /// <paramref name="precision"/> and <paramref name="scratch"/> hold one row each.
+    /// <paramref name="precision"/> and <paramref name="columnSums"/> hold one row, <paramref name="squares"/> the
+    /// batch's (x − μ)² e^−lv, <paramref name="rowSums"/> one value per row. Rows, then columns for the per-feature
+    /// sums over the rows, are cut by <paramref name="partition"/>; every sum still runs in row order.
     /// </summary>
-    public static double LossAndGradient(StepMatrix mean, ReadOnlySpan<float> x, StepMatrix gradient, ReadOnlySpan<float> logVariance,
-        Span<float> logVarianceGradient, double logStdSum, Span<float> precision, Span<float> scratch)
+    public static double LossAndGradient(StepMatrix mean, StepRows x, StepMatrix gradient, ReadOnlySpan<float> logVariance,
+        Span<float> logVarianceGradient, double logStdSum, float[] precision, StepMatrix squares, float[] rowSums, float[] columnSums, StepPartition partition)
     {
         var width = mean.Columns;
-        Span<float> inverse = precision[..width], t = scratch[..width];
+        var inverse = precision.AsSpan(0, width);
         var floor = (float)GaussianDecoder.MinLogVariance;
 
         // e^−lv per feature, and Σ (lv + log 2π) once per row.
@@ -69,29 +88,47 @@ internal static class GaussianTerm
         TensorPrimitives.Negate(inverse, inverse);
         TensorPrimitives.Exp(inverse, inverse);
 
-        // logVarianceGradient first gathers Σ_rows (x − μ)² e^−lv.
-        logVarianceGradient.Clear();
-        var squares = 0.0;
+        partition.For(mean.Rows, width * CostPerElement, (_, first, end) =>
+        {
+            var e = precision.AsSpan(0, width);
+            for (var row = first; row < end; row++)
+            {
+                var g = gradient.Row(row);
+                var t = squares.Row(row);
+                TensorPrimitives.Subtract(mean.Row(row), x.Row(row), g);
+                TensorPrimitives.Multiply(g, g, t);
+                TensorPrimitives.Multiply(t, e, t);
+                rowSums[row] = TensorPrimitives.Sum(t);
+
+                // ∂/∂μ ½ (x − μ)² e^−lv = (μ − x) e^−lv.
+                TensorPrimitives.Multiply(g, e, g);
+            }
+        });
+
+        // Σ_rows (x − μ)² e^−lv per feature, by columns so each sum runs over the rows in order.
+        partition.For(width, mean.Rows, (_, first, end) =>
+        {
+            var sums = columnSums.AsSpan(first, end - first);
+            sums.Clear();
+            for (var row = 0; row < mean.Rows; row++)
+            {
+                TensorPrimitives.Add(sums, squares.Row(row)[first..end], sums);
+            }
+        });
+
+        var squaresTotal = 0.0;
         for (var row = 0; row < mean.Rows; row++)
         {
-            var g = gradient.Row(row);
-            TensorPrimitives.Subtract(mean.Row(row), x.Slice(row * width, width), g);
-            TensorPrimitives.Multiply(g, g, t);
-            TensorPrimitives.Multiply(t, inverse, t);
-            squares += TensorPrimitives.Sum(t);
-            TensorPrimitives.Add(logVarianceGradient, t, logVarianceGradient);
-
-            // ∂/∂μ ½ (x − μ)² e^−lv = (μ − x) e^−lv.
-            TensorPrimitives.Multiply(g, inverse, g);
+            squaresTotal += rowSums[row];
         }
 
         // ∂/∂lv ½ [lv + (x − μ)² e^−lv] = ½ [1 − (x − μ)² e^−lv], summed over rows; clamp_min passes it where θ ≥ floor.
         for (var i = 0; i < width; i++)
         {
-            logVarianceGradient[i] = logVariance[i] >= floor ? 0.5f * (mean.Rows - logVarianceGradient[i]) : 0;
+            logVarianceGradient[i] = logVariance[i] >= floor ? 0.5f * (mean.Rows - columnSums[i]) : 0;
         }
 
-        return (0.5 * (squares + (mean.Rows * perRow))) + (mean.Rows * logStdSum);
+        return (0.5 * (squaresTotal + (mean.Rows * perRow))) + (mean.Rows * logStdSum);
     }
 }
 

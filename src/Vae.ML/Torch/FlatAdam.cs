@@ -11,11 +11,15 @@ namespace Vae.ML.Torch;
 /// tensor each (as PyTorch's fused/foreach optimizers and DDP's gradient buckets arrange them), so zeroing the
 /// gradients, the update and the divergence check are a handful of whole-buffer operations per step instead of about
 /// ten .NET→native calls per parameter. On the CPU the update is one managed pass over the four buffers' memory
-/// (<see cref="HostStep"/>) instead of eight libtorch passes.
+/// (<see cref="HostStep"/>) instead of eight libtorch passes, cut into <see cref="StepPartition"/>'s fixed ranges: the
+/// pass moves 28 bytes per parameter and is bound by memory bandwidth, which a second core adds to.
 /// </summary>
 internal sealed unsafe class FlatAdam : IDisposable
 {
     private const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
+
+    // The update's weight per element for StepPartition: about 14 float operations (one a square root, one a division).
+    private const int AdamCostPerElement = 16;
 
     private readonly Tensor _values;
     private readonly Tensor _gradients;
@@ -28,11 +32,20 @@ internal sealed unsafe class FlatAdam : IDisposable
     // The four buffers' memory on the CPU (null on other devices), for the managed update.
     private readonly float* _valuesMemory, _gradientsMemory, _expAvgMemory, _expAvgSqMemory;
     private readonly int _count;
+    private readonly StepPartition _partition;
 
-    /// <summary>Takes over <paramref name="parameters"/>: afterwards each one's values and gradient live in the flat buffers.</summary>
-    public FlatAdam(IEnumerable<(string Name, Parameter Parameter)> parameters, double learningRate)
+    // Each range's largest |g| of the last CPU update, combined after the ranges join.
+    private readonly float[] _largestPerRange;
+
+    /// <summary>
+    /// Takes over <paramref name="parameters"/>: afterwards each one's values and gradient live in the flat buffers. On
+    /// the CPU the update's pass is cut by <paramref name="partition"/> (default: one thread); the result is the same.
+    /// </summary>
+    public FlatAdam(IEnumerable<(string Name, Parameter Parameter)> parameters, double learningRate, StepPartition? partition = null)
     {
         _learningRate = learningRate;
+        _partition = partition ?? StepPartition.Serial;
+        _largestPerRange = new float[_partition.MaxParts];
         long total = 0;
         Device? device = null;
         foreach (var (name, parameter) in parameters)
@@ -112,25 +125,46 @@ internal sealed unsafe class FlatAdam : IDisposable
     }
 
     /// <summary>
-    /// The update on the CPU in one pass, torch.optim.Adam's float arithmetic in its order: m ← β₁m + (1 − β₁)g,
-    /// v ← β₂v + (1 − β₂)g², p ← p + stepSize·m / (√v / √(1 − β₂ᵗ) + ε) with stepSize = −lr / (1 − β₁ᵗ). Returns the
-    /// largest |g| (NaN if any g is NaN). Each element's arithmetic is the same in the vector and the scalar loop (no
-    /// fused multiply-add), so the result does not depend on where the vectors end.
+    /// The update on the CPU in one pass, torch.optim.Adam's float arithmetic in its order, cut into
+    /// <see cref="StepPartition"/>'s fixed ranges (aligned to the vector width, so the scalar tail stays where one thread
+    /// has it and each element gets the same arithmetic either way). Returns the largest |g| (NaN if any g is NaN): a
+    /// maximum, exact in any grouping.
     /// </summary>
     private float HostStep(float stepSize, float sqrtBiasCorrection2)
     {
+        var width = Vector<float>.Count;
+        var largest = _largestPerRange.AsSpan(0, _partition.Parts(_count, AdamCostPerElement, width));
+        _partition.For(_count, AdamCostPerElement, (part, start, end) => _largestPerRange[part] = HostStepRange(start, end, stepSize, sqrtBiasCorrection2), width);
+        var result = 0f;
+        foreach (var value in largest)
+        {
+            result = float.IsNaN(result) || float.IsNaN(value) ? float.NaN : Math.Max(result, value);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Elements [<paramref name="start"/>, <paramref name="end"/>) of the update: m ← β₁m + (1 − β₁)g,
+    /// v ← β₂v + (1 − β₂)g², p ← p + stepSize·m / (√v / √(1 − β₂ᵗ) + ε) with stepSize = −lr / (1 − β₁ᵗ). Returns the
+    /// range's largest |g| (NaN if any g is NaN). Each element's arithmetic is the same in the vector and the scalar
+    /// loop (no fused multiply-add), so the result does not depend on where the vectors end.
+    /// </summary>
+    private float HostStepRange(int start, int end, float stepSize, float sqrtBiasCorrection2)
+    {
         float beta1 = (float)Beta1, oneMinusBeta1 = (float)(1 - Beta1), beta2 = (float)Beta2, oneMinusBeta2 = (float)(1 - Beta2), epsilon = (float)Epsilon;
-        var values = new Span<float>(_valuesMemory, _count);
-        var gradients = new ReadOnlySpan<float>(_gradientsMemory, _count);
-        var expAvg = new Span<float>(_expAvgMemory, _count);
-        var expAvgSq = new Span<float>(_expAvgSqMemory, _count);
+        var count = end - start;
+        var values = new Span<float>(_valuesMemory + start, count);
+        var gradients = new ReadOnlySpan<float>(_gradientsMemory + start, count);
+        var expAvg = new Span<float>(_expAvgMemory + start, count);
+        var expAvgSq = new Span<float>(_expAvgSqMemory + start, count);
         var i = 0;
         var largest = Vector<float>.Zero;
         var notANumber = Vector<int>.Zero;
         var width = Vector<float>.Count;
         if (Vector.IsHardwareAccelerated)
         {
-            for (; i <= _count - width; i += width)
+            for (; i <= count - width; i += width)
             {
                 var g = new Vector<float>(gradients.Slice(i, width));
                 var m = (new Vector<float>(expAvg.Slice(i, width)) * beta1) + (g * oneMinusBeta1);
@@ -152,7 +186,7 @@ internal sealed unsafe class FlatAdam : IDisposable
             largestScalar = Math.Max(largestScalar, largest[lane]);
         }
 
-        for (; i < _count; i++)
+        for (; i < count; i++)
         {
             var g = gradients[i];
             var m = (expAvg[i] * beta1) + (g * oneMinusBeta1);

@@ -59,10 +59,13 @@ internal static class VaeTrainingLoop
     {
         var history = new List<VaeEpochMetrics>();
         var network = model.Network;
-        using var optimizer = new FlatAdam(network.named_parameters(), settings.LearningRate);
+        // The managed passes of the CPU step and of Adam use the cores that libtorch's GEMMs use, in fixed ranges: the
+        // same bits as on one thread.
+        var partition = model.Device.type == DeviceType.CPU ? StepPartition.ForTorchThreads() : StepPartition.Serial;
+        using var optimizer = new FlatAdam(network.named_parameters(), settings.LearningRate, partition);
 
         // The MLP on the CPU trains without autograd (hand-derived gradients into the optimizer's flat buffer).
-        using var cpuStep = CpuMlpStep.TryCreate(model);
+        using var cpuStep = CpuMlpStep.TryCreate(model, partition);
         using var shuffleGenerator = model.CreateGeneratorAfterInit(settings.Seed);
 
         // On CUDA the noise comes from the device's own generator, seeded as torch.manual_seed seeds it.

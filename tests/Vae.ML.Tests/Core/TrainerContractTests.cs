@@ -101,6 +101,18 @@ public class TrainerContractTests
     }
 
     [Fact]
+    public void Null_arguments_are_refused_by_name_at_the_catalog_Fit_and_GetOutputSchema()
+    {
+        var ml = new MLContext();
+        ((Action)(() => ml.Transforms.Vae((VaeOptions)null!))).Should().Throw<ArgumentNullException>().WithParameterName("options");
+        ((Action)(() => VaeCatalog.Vae(null!, Options()))).Should().Throw<ArgumentNullException>().WithParameterName("catalog");
+
+        var trainer = ml.Transforms.Vae(Options());
+        trainer.Invoking(t => t.Fit(null!)).Should().Throw<ArgumentNullException>().WithParameterName("input");
+        trainer.Invoking(t => t.GetOutputSchema(null!)).Should().Throw<ArgumentNullException>().WithParameterName("inputSchema");
+    }
+
+    [Fact]
     public void The_trainer_copies_its_options_so_later_changes_do_not_reach_it()
     {
         var ml = new MLContext(seed: 0);
@@ -175,6 +187,60 @@ public class TrainerContractTests
         logger.Messages.Should().HaveCount(2);
         logger.Messages[0].Should().Be("Training VAE 4-3-2 on 9 rows (streamed), device cpu (Device = \"cpu\"), 1 epochs, batch 8, lr 0.001, beta 1, seed 3.");
         logger.Messages[1].Should().MatchRegex(@"^Epoch 1/1: train loss \d+\.\d{4} \(reconstruction \d+\.\d{4}, KL \d+\.\d{4}\), \d+\.\d{2} s$");
+    }
+
+    [Theory]
+    [InlineData(320, "in memory")]
+    [InlineData(319, "streamed")]
+    public void Training_data_of_exactly_MaxInMemoryBytes_is_held_in_memory_and_one_byte_less_streams(long maxBytes, string how)
+    {
+        // 20 rows of 4 floats are 320 bytes: the documented rule streams data "larger than" MaxInMemoryBytes.
+        var ml = new MLContext(seed: 0);
+        var logger = new ListLogger();
+        var options = Options();
+        options.Epochs = 1;
+        options.Logger = logger;
+        options.MaxInMemoryBytes = maxBytes;
+
+        using var vae = ml.Transforms.Vae(options).Fit(ml.Data.LoadFromEnumerable(Rows(20, seed: 1)));
+
+        logger.Messages[0].Should().StartWith($"Training VAE 4-3-2 on 20 rows ({how}), ");
+    }
+
+    [Fact]
+    public void A_resumed_run_logs_the_epoch_and_the_file_it_resumes_from()
+    {
+        var ml = new MLContext(seed: 0);
+        var folder = Path.Combine(Path.GetTempPath(), $"vae-resume-log-{Guid.NewGuid():N}");
+        try
+        {
+            var first = Options();
+            first.CheckpointDirectory = folder;
+            using (ml.Transforms.Vae(first).Fit(ml.Data.LoadFromEnumerable(Rows(12, seed: 1))))
+            {
+            }
+
+            var checkpoint = Path.Combine(folder, "checkpoint-epoch-0002.safetensors");
+            File.Exists(checkpoint).Should().BeTrue();
+            var logger = new ListLogger();
+            var resumed = Options();
+            resumed.Epochs = 3;
+            resumed.ResumeFrom = folder;
+            resumed.CheckpointDirectory = folder;
+            resumed.Logger = logger;
+            using var vae = ml.Transforms.Vae(resumed).Fit(ml.Data.LoadFromEnumerable(Rows(12, seed: 1)));
+
+            logger.Messages[0].Should().EndWith($", seed 3, resuming after epoch 2 from '{checkpoint}'.");
+            logger.Messages.Should().HaveCount(2, "one line for the run and one for the single epoch left");
+            vae.History.Select(m => m.Epoch).Should().Equal(1, 2, 3);
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
     }
 
     [Theory]

@@ -137,7 +137,7 @@ public class VaeSchemaAndInputTests
 
         var fit = () => ml.Transforms.Vae(options).Fit(ml.Data.LoadFromEnumerable(rows));
 
-        fit.Should().Throw<ArgumentException>().WithMessage("*row 7, element 0: the value is NaN.*");
+        fit.Should().Throw<ArgumentException>().WithMessage("Training data, column 'Features', row 7, element 0: the value is NaN.*");
     }
 
     [Fact]
