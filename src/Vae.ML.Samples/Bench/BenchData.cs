@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Vae.ML.Datasets;
@@ -76,7 +77,9 @@ internal sealed class LatentOutput
 /// <summary>
 /// A lazy <see cref="IDataView"/> of <c>rows</c> rows that cycles over a source matrix: row i is source row
 /// i mod n. Nothing is materialised, so its memory does not grow with <c>rows</c> (the streaming measure needs
-/// exactly that), and one source serves every size of the scaling runs.
+/// exactly that), and one source serves every size of the scaling runs. Its per-row code is compiled optimized from
+/// the first call, like the library's cursor: the extraction measure times the library, not this stand-in source's
+/// tier-0 warm-up (it ran unoptimized through the 1,000- and 10,000-row points; docs/performance.md).
 /// </summary>
 internal sealed class CyclingImagesView : IDataView
 {
@@ -131,6 +134,7 @@ internal sealed class CyclingImagesView : IDataView
 
         public override long Batch => 0;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public override bool MoveNext()
         {
             if (_position + 1 < parent._rows)
@@ -155,7 +159,7 @@ internal sealed class CyclingImagesView : IDataView
                 throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
             }
 
-            ValueGetter<VBuffer<float>> getter = (ref VBuffer<float> value) =>
+            ValueGetter<VBuffer<float>> getter = [MethodImpl(MethodImplOptions.AggressiveOptimization)] (ref VBuffer<float> value) =>
             {
                 if (_position < 0)
                 {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
@@ -323,6 +324,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
         return measure;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // the consumer's loop, like the source (see CyclingImagesView)
     private static long ReadLatents(VaeTransformer model, IDataView view)
     {
         IDataView scored = model.Transform(view);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -55,6 +56,7 @@ internal sealed class ScalarColumnBuffer<T> : ColumnBuffer
 
     public override DataViewSchema.Column Column { get; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Capture(int slot) => _getter(ref _values[slot]);
 
     public override ValueGetter<TValue> GetGetter<TValue>(Func<int> slot)
@@ -64,7 +66,7 @@ internal sealed class ScalarColumnBuffer<T> : ColumnBuffer
             throw WrongType<TValue>(Column);
         }
 
-        ValueGetter<T> getter = (ref T value) => value = _values[slot()];
+        ValueGetter<T> getter = [MethodImpl(MethodImplOptions.AggressiveOptimization)] (ref T value) => value = _values[slot()];
         return (ValueGetter<TValue>)(Delegate)getter;
     }
 }
@@ -85,6 +87,7 @@ internal sealed class VectorColumnBuffer<T> : ColumnBuffer
 
     public override DataViewSchema.Column Column { get; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Capture(int slot)
     {
         _getter(ref _scratch);
@@ -98,7 +101,7 @@ internal sealed class VectorColumnBuffer<T> : ColumnBuffer
             throw WrongType<TValue>(Column);
         }
 
-        ValueGetter<VBuffer<T>> getter = (ref VBuffer<T> value) => _values[slot()].CopyTo(ref value);
+        ValueGetter<VBuffer<T>> getter = [MethodImpl(MethodImplOptions.AggressiveOptimization)] (ref VBuffer<T> value) => _values[slot()].CopyTo(ref value);
         return (ValueGetter<TValue>)(Delegate)getter;
     }
 }

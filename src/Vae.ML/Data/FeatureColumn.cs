@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -191,6 +192,7 @@ internal static class FeatureColumn
     /// whose values are all in range (finite, and in [0, 1] with <paramref name="unitRange"/>) is known after the copy;
     /// any other row is classified by <see cref="Classify"/>, so both give the same answer.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static RowValues CopyDenseClassified(in VBuffer<float> buffer, Span<float> dense, bool unitRange, string columnName, long row, string dataName)
     {
         if (!buffer.IsDense || buffer.Length != dense.Length)
@@ -205,6 +207,7 @@ internal static class FeatureColumn
     }
 
     /// <summary>Copies <paramref name="source"/>; true when every value is in [0, 1] (NaN compares false).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool CopyCheckingUnitRange(ReadOnlySpan<float> source, Span<float> destination)
     {
         var i = 0;
@@ -232,6 +235,7 @@ internal static class FeatureColumn
     }
 
     /// <summary>Copies <paramref name="source"/>; true when every value is finite (v − v is 0 exactly then, NaN otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool CopyCheckingFinite(ReadOnlySpan<float> source, Span<float> destination)
     {
         var i = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Vae.ML.Torch;
@@ -36,6 +37,7 @@ internal sealed class RowOutputs : IDisposable
     /// rows, taken at first use) and classifies its values on the way, for <see cref="ComputeBatch"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The vector does not have the model's input size (the message names the row).</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void CaptureInput(int row, in VBuffer<float> features, string columnName, long position, string dataName)
     {
         _input ??= _transformer.Model.RentInputBatch(_capacity);
@@ -82,7 +84,7 @@ internal sealed class RowOutputs : IDisposable
             }
 
             var scores = Want(slot);
-            ValueGetter<float> score = (ref float value) => value = scores[currentRow()];
+            ValueGetter<float> score = [MethodImpl(MethodImplOptions.AggressiveOptimization)] (ref float value) => value = scores[currentRow()];
             return (ValueGetter<TValue>)(Delegate)score;
         }
 
@@ -93,7 +95,7 @@ internal sealed class RowOutputs : IDisposable
 
         var source = Want(slot);
         var width = Width(slot);
-        ValueGetter<VBuffer<float>> vector = (ref VBuffer<float> value) =>
+        ValueGetter<VBuffer<float>> vector = [MethodImpl(MethodImplOptions.AggressiveOptimization)] (ref VBuffer<float> value) =>
         {
             var row = currentRow();
             var editor = VBufferEditor.Create(ref value, width);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -31,6 +32,14 @@ internal sealed class VaeDataView(IDataView input, VaeRowMapping mapping) : IDat
 /// without ORDER BY, a queue) are scored correctly, and an expensive source (text parsing, a database) is not parsed
 /// twice. Values never throw: odd rows are scored (NaN in, NaN out) and counted in one warning per cursor.
 /// </summary>
+/// <remarks>
+/// The methods that run once per row (here, in <see cref="RowOutputs"/>, <see cref="FeatureColumn"/>,
+/// <see cref="Torch.InputBatch"/> and <see cref="ScoringTally"/>) are compiled optimized at their first call
+/// (<see cref="MethodImplOptions.AggressiveOptimization"/>). With tiered compilation they would run unoptimized code
+/// until the runtime promotes them, 30 calls and a 100 ms quiet spell later, which a process that keeps compiling new
+/// methods postpones: the first 10,000-row passes of a process read their rows ≈ 4× slower (≈ 25 ms per pass, the
+/// "fixed cost" of short extraction passes; docs/performance.md).
+/// </remarks>
 internal sealed class VaeCursor : DataViewRowCursor
 {
     /// <summary>Rows per forward pass, and the most rows the cursor holds ahead of its consumer.</summary>
@@ -108,6 +117,7 @@ internal sealed class VaeCursor : DataViewRowCursor
         return _batching ? _buffers.ContainsKey(column.Index) : _input.IsColumnActive(_mapping.InputSchema[column.Index]);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override bool MoveNext()
     {
         if (!_batching)
@@ -176,6 +186,7 @@ internal sealed class VaeCursor : DataViewRowCursor
     }
 
     /// <summary>Reads up to <see cref="BatchRows"/> rows of the input into the buffers; false when it has none left.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool FillBatch()
     {
         _batchCount = 0;
@@ -203,6 +214,7 @@ internal sealed class VaeCursor : DataViewRowCursor
     }
 
     /// <summary>The current row's index in the batch buffers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int CurrentIndex()
     {
         if (_index < 0)
@@ -214,6 +226,7 @@ internal sealed class VaeCursor : DataViewRowCursor
     }
 
     /// <summary>Makes sure the current batch's outputs are computed; returns the current row's index in them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int CurrentRowComputed()
     {
         var index = CurrentIndex();

@@ -32,6 +32,7 @@ internal sealed unsafe class InputBatch : IDisposable
     public int Width { get; }
 
     /// <summary>The values of row <paramref name="row"/>, to fill or to read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Span<float> Row(int row)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -18,13 +18,23 @@ internal static class VaeLoss
     /// Sums over the whole batch, as the report's <c>reduction="sum"</c>. <c>decoded</c> is the decoder's output: logits
     /// (Bernoulli) or the mean of the standardized features (Gaussian).
     /// </summary>
+    /// <remarks>Its scalars are disposed here, as in <see cref="PerRow"/>: an evaluation pass calls it for every batch.</remarks>
     public static (Tensor Total, Tensor Reconstruction, Tensor Kl) Batch(Tensor decoded, Tensor x, Tensor mu, Tensor logVar, double beta, GaussianTerms? gaussian = null)
     {
-        var reconstruction = gaussian is null
-            ? F.binary_cross_entropy_with_logits(decoded, x, reduction: nn.Reduction.Sum)
-            : GaussianNll(decoded, x, gaussian).sum() + x.shape[0] * gaussian.LogStdSum;
-        var kl = -0.5 * sum(1 + logVar - mu.pow(2) - logVar.exp());
-        return (reconstruction + beta * kl, reconstruction, kl);
+        using Scalar one = 1, two = 2, minusHalf = -0.5, klWeight = beta;
+        Tensor reconstruction;
+        if (gaussian is null)
+        {
+            reconstruction = F.binary_cross_entropy_with_logits(decoded, x, reduction: nn.Reduction.Sum);
+        }
+        else
+        {
+            using Scalar logStdSums = x.shape[0] * gaussian.LogStdSum;
+            reconstruction = GaussianNll(decoded, x, gaussian).sum().add(logStdSums);
+        }
+
+        var kl = logVar.add(one).sub(mu.pow(two)).sub(logVar.exp()).sum().mul(minusHalf);
+        return (reconstruction.add(kl.mul(klWeight)), reconstruction, kl);
     }
 
     /// <summary>One value per row (for the Score column): reconstruction term + β·KL of each row.</summary>
@@ -55,7 +65,7 @@ internal static class VaeLoss
     }
 
     /// <summary>Per element ½[log 2π + log σ² + (x − μ)²/σ²], log σ² floored at <see cref="GaussianDecoder.MinLogVariance"/>.</summary>
-    private static Tensor GaussianNll(Tensor mean, Tensor x, GaussianTerms gaussian)
+    internal static Tensor GaussianNll(Tensor mean, Tensor x, GaussianTerms gaussian)
     {
         using Scalar floor = GaussianDecoder.MinLogVariance, two = 2, half = 0.5, logTwoPi = LogTwoPi;
         var logVariance = gaussian.LogVariance.clamp_min(floor);

@@ -262,6 +262,7 @@ internal sealed class VaeModel : IDisposable
     /// they were written (<paramref name="rowValues"/>): the input tensor is reused from batch to batch (non-finite rows are
     /// zeroed in it), and the outputs are those of the span overload bit for bit.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // its loop runs per row (see VaeCursor)
     public void InferBatch(InputBatch batch, int rows, Span<float> mu, Span<float> logVar, Span<float> reconstruction, Span<float> score, double beta, ReadOnlySpan<RowValues> rowValues)
     {
         if (rows == 0)

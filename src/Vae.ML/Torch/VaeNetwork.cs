@@ -117,7 +117,9 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Logits, Tensor Mu, 
     {
         var (mu, logVar) = Encode(x);
         var eps = randn(mu.shape, dtype: mu.dtype, device: mu.device, generator: generator);
-        var z = mu + eps * exp(0.5 * logVar);
+        // exp(0.5 * logVar), with the scalar disposed here rather than by the finalizer (see VaeLoss.PerRow).
+        using Scalar half = 0.5;
+        var z = mu + eps * exp(logVar.mul(half));
         return (DecodeLogits(z), mu, logVar);
     }
 
