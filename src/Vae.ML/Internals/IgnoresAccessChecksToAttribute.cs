@@ -3,16 +3,15 @@
 [assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Core")]
 [assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Data")]
 
-namespace System.Runtime.CompilerServices
-{
-    /// <summary>Lets this assembly access non-public members of the named assembly at run time.</summary>
-    [AttributeUsage(AttributeTargets.Assembly, AllowMultiple = true)]
-    internal sealed class IgnoresAccessChecksToAttribute : Attribute
-    {
-        /// <summary>Creates the attribute for <paramref name="assemblyName"/>.</summary>
-        public IgnoresAccessChecksToAttribute(string assemblyName) => AssemblyName = assemblyName;
+namespace System.Runtime.CompilerServices;
 
-        /// <summary>The simple name of the assembly whose access checks are ignored.</summary>
-        public string AssemblyName { get; }
-    }
+/// <summary>Lets this assembly access non-public members of the named assembly at run time.</summary>
+[AttributeUsage(AttributeTargets.Assembly, AllowMultiple = true)]
+internal sealed class IgnoresAccessChecksToAttribute : Attribute
+{
+    /// <summary>Creates the attribute for <paramref name="assemblyName"/>.</summary>
+    public IgnoresAccessChecksToAttribute(string assemblyName) => AssemblyName = assemblyName;
+
+    /// <summary>The simple name of the assembly whose access checks are ignored.</summary>
+    public string AssemblyName { get; }
 }

@@ -39,7 +39,10 @@ internal static class ElfVersionPatcher
         var result = new List<ElfVersionRequirement>();
         var verneed = elf.FindSection(SectionVerneed);
         if (verneed is null)
+        {
             return result;
+        }
+
         var strings = elf.Section(verneed.Value.Link);
         long entry = verneed.Value.Offset;
         for (uint i = 0; i < verneed.Value.Info; i++)
@@ -56,12 +59,18 @@ internal static class ElfVersionPatcher
                     library, elf.String(strings, elf.U32(aux + 8)), elf.U16(aux + 6), (flags & VersionFlagWeak) != 0, aux + 4));
                 uint nextAux = elf.U32(aux + 12);
                 if (nextAux == 0)
+                {
                     break;
+                }
+
                 aux += nextAux;
             }
             uint next = elf.U32(entry + 12);
             if (next == 0)
+            {
                 break;
+            }
+
             entry += next;
         }
         return result;
@@ -74,7 +83,10 @@ internal static class ElfVersionPatcher
         var result = new HashSet<string>(StringComparer.Ordinal);
         var verdef = elf.FindSection(SectionVerdef);
         if (verdef is null)
+        {
             return result;
+        }
+
         var strings = elf.Section(verdef.Value.Link);
         long entry = verdef.Value.Offset;
         for (uint i = 0; i < verdef.Value.Info; i++)
@@ -84,10 +96,16 @@ internal static class ElfVersionPatcher
             long aux = entry + elf.U32(entry + 12);
             elf.Check(aux, 8, verdef.Value, "Elf64_Verdaux");
             if ((flags & VersionFlagBase) == 0)
+            {
                 result.Add(elf.String(strings, elf.U32(aux)));
+            }
+
             uint next = elf.U32(entry + 16);
             if (next == 0)
+            {
                 break;
+            }
+
             entry += next;
         }
         return result;
@@ -100,15 +118,23 @@ internal static class ElfVersionPatcher
         var result = new List<string>();
         var dynamic = elf.FindSection(SectionDynamic);
         if (dynamic is null)
+        {
             return result;
+        }
+
         var strings = elf.Section(dynamic.Value.Link);
         for (long entry = dynamic.Value.Offset; entry + 16 <= dynamic.Value.Offset + dynamic.Value.Size; entry += 16)
         {
             long tag = (long)elf.U64(entry);
             if (tag == DynamicNull)
+            {
                 break;
+            }
+
             if (tag == DynamicNeeded)
+            {
                 result.Add(elf.String(strings, (uint)elf.U64(entry + 8)));
+            }
         }
         return result;
     }
@@ -123,23 +149,34 @@ internal static class ElfVersionPatcher
         var dynsymIndex = elf.FindSectionIndex(SectionDynsym);
         var versym = elf.FindSection(SectionVersym);
         if (dynsymIndex < 0 || versym is null)
+        {
             return 0;
+        }
+
         int count = 0;
         for (int s = 0; s < elf.SectionCount; s++)
         {
             var section = elf.Section((uint)s);
             if ((section.Type != SectionRela && section.Type != SectionRel) || section.Link != dynsymIndex)
+            {
                 continue;
+            }
+
             int entrySize = section.Type == SectionRela ? 24 : 16;
             for (long entry = section.Offset; entry + entrySize <= section.Offset + section.Size; entry += entrySize)
             {
                 ulong symbol = elf.U64(entry + 8) >> 32;
                 if (symbol == 0)
+                {
                     continue;
+                }
+
                 long versymEntry = versym.Value.Offset + (long)symbol * 2;
                 elf.Check(versymEntry, 2, versym.Value, ".gnu.version entry");
                 if ((elf.U16(versymEntry) & 0x7fff) == versionIndex)
+                {
                     count++;
+                }
             }
         }
         return count;
@@ -160,12 +197,18 @@ internal static class ElfVersionPatcher
             ?? throw new InvalidOperationException(
                 $"'{fileName}' has no requirement of version '{version}' from '{library}'.");
         if (requirement.IsWeak)
+        {
             return false;
+        }
+
         int relocations = CountRelocationsUsingVersion(image, fileName, requirement.Index);
         if (relocations > 0)
+        {
             throw new InvalidOperationException(
                 $"'{fileName}' cannot tolerate a '{library}' without version '{version}': {relocations} relocation(s) " +
                 "use symbols of that version, so marking it weak would only move the failure to run time.");
+        }
+
         ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(image.AsSpan((int)requirement.FlagsOffset, 2));
         BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan((int)requirement.FlagsOffset, 2), (ushort)(flags | VersionFlagWeak));
         return true;
@@ -185,23 +228,44 @@ internal static class ElfVersionPatcher
             _image = image;
             _fileName = fileName;
             if (image.Length < 4 || image[0] != 0x7f || image[1] != (byte)'E' || image[2] != (byte)'L' || image[3] != (byte)'F')
+            {
                 throw Invalid("it does not start with the ELF magic bytes 7F 45 4C 46");
+            }
+
             if (image.Length < 64)
+            {
                 throw Invalid($"it is truncated: {image.Length} bytes, shorter than the 64-byte ELF64 header");
+            }
+
             if (image[4] != 2)
+            {
                 throw Invalid($"EI_CLASS is {image[4]} ({(image[4] == 1 ? "32-bit" : "unknown")}), expected 2 (64-bit)");
+            }
+
             if (image[5] != 1)
+            {
                 throw Invalid($"EI_DATA is {image[5]} ({(image[5] == 2 ? "big-endian" : "unknown")}), expected 1 (little-endian)");
+            }
+
             ushort machine = U16(18);
             if (machine != MachineX86_64)
+            {
                 throw Invalid($"e_machine is {machine}, expected {MachineX86_64} (x86-64)");
+            }
+
             _sectionHeaders = (long)U64(40);
             ushort entrySize = U16(58);
             SectionCount = U16(60);
             if (_sectionHeaders == 0)
+            {
                 throw Invalid("it has no section headers (e_shoff is 0)");
+            }
+
             if (entrySize != 64)
+            {
                 throw Invalid($"e_shentsize is {entrySize}, expected 64");
+            }
+
             if (SectionCount == 0)
             {
                 // Extended numbering: the real count lives in section 0's sh_size.
@@ -216,12 +280,18 @@ internal static class ElfVersionPatcher
         public SectionHeader Section(uint index)
         {
             if (index >= SectionCount)
+            {
                 throw Invalid($"it refers to section {index} but has only {SectionCount}");
+            }
+
             long header = _sectionHeaders + index * 64L;
             var section = new SectionHeader((int)index, U32(header + 4), (long)U64(header + 24), (long)U64(header + 32),
                 U32(header + 40), U32(header + 44));
             if (section.Type != 8) // SHT_NOBITS occupies no file space
+            {
                 CheckFile(section.Offset, section.Size, $"section {index}");
+            }
+
             return section;
         }
 
@@ -230,7 +300,9 @@ internal static class ElfVersionPatcher
             for (int i = 0; i < SectionCount; i++)
             {
                 if (U32(_sectionHeaders + i * 64L + 4) == type)
+                {
                     return i;
+                }
             }
             return -1;
         }
@@ -244,18 +316,26 @@ internal static class ElfVersionPatcher
         public string String(SectionHeader table, uint offset)
         {
             if (offset >= table.Size)
+            {
                 throw Invalid($"a string offset {offset} lies outside its string table (size {table.Size})");
+            }
+
             int start = checked((int)(table.Offset + offset));
             int end = Array.IndexOf(_image, (byte)0, start, (int)(table.Size - offset));
             if (end < 0)
+            {
                 throw Invalid($"the string at offset {offset} of section {table.Index} is not NUL-terminated");
+            }
+
             return Encoding.ASCII.GetString(_image, start, end - start);
         }
 
         public void Check(long offset, long length, SectionHeader section, string what)
         {
             if (offset < section.Offset || offset + length > section.Offset + section.Size)
+            {
                 throw Invalid($"a {what} at offset {offset} lies outside section {section.Index}");
+            }
         }
 
         public ushort U16(long offset) => BinaryPrimitives.ReadUInt16LittleEndian(Span(offset, 2));
@@ -273,7 +353,9 @@ internal static class ElfVersionPatcher
         private void CheckFile(long offset, long length, string what)
         {
             if (offset < 0 || length < 0 || offset + length > _image.Length)
+            {
                 throw Invalid($"it is truncated: {what} spans bytes {offset}..{offset + length} but the file has {_image.Length}");
+            }
         }
 
         private InvalidDataException Invalid(string reason) =>

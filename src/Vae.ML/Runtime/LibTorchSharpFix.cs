@@ -48,16 +48,24 @@ internal static class LibTorchSharpFix
     {
         var directories = new List<string>();
         if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string searchDirectories)
+        {
             directories.AddRange(searchDirectories.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        }
+
         string rid = RuntimeInformation.RuntimeIdentifier;
         foreach (string baseDirectory in new[] { torchSharpAssemblyDirectory, AppContext.BaseDirectory })
         {
             if (string.IsNullOrEmpty(baseDirectory))
+            {
                 continue;
+            }
+
             directories.Add(baseDirectory);
             directories.Add(Path.Combine(baseDirectory, "runtimes", rid, "native"));
             if (OperatingSystem.IsLinux())
+            {
                 directories.Add(Path.Combine(baseDirectory, "runtimes", "linux-x64", "native"));
+            }
         }
         return directories
             .Select(d => Path.TrimEndingDirectorySeparator(Path.GetFullPath(d)))
@@ -97,11 +105,16 @@ internal static class LibTorchSharpFix
             {
                 int slash = line.IndexOf('/');
                 if (slash < 0)
+                {
                     continue;
+                }
+
                 string path = line[slash..];
                 // The mapped file is the real one (libstdc++.so.6.0.30), the soname its prefix (libstdc++.so.6).
                 if (Path.GetFileName(path).StartsWith(soname, StringComparison.Ordinal) && File.Exists(path))
+                {
                     return path;
+                }
             }
         }
         string[] systemDirectories =
@@ -120,10 +133,16 @@ internal static class LibTorchSharpFix
         var roots = new List<string>();
         string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
         if (!string.IsNullOrEmpty(xdg) && Path.IsPathRooted(xdg))
+        {
             roots.Add(Path.Combine(xdg, "vae-ml", "native"));
+        }
+
         string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         if (!string.IsNullOrEmpty(home))
+        {
             roots.Add(Path.Combine(home, ".cache", "vae-ml", "native"));
+        }
+
         roots.Add(Path.Combine(Path.GetTempPath(), $"vae-ml-{Environment.UserName}", "native"));
         return roots.Distinct(StringComparer.Ordinal).ToList();
     }
@@ -144,13 +163,21 @@ internal static class LibTorchSharpFix
         for (string? folder = directory; folder is not null; folder = Path.GetDirectoryName(folder))
         {
             if ((File.GetUnixFileMode(folder) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            {
                 throw new UnauthorizedAccessException($"'{folder}' is writable by other users; not loading native code from it.");
+            }
+
             if (folder == topFolder)
+            {
                 break;
+            }
         }
         string path = Path.Combine(directory, LibraryFileName);
         if (File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(patched))
+        {
             return path;
+        }
+
         string temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         try
         {
@@ -246,7 +273,9 @@ internal static class LibTorchSharpFix
             foreach (string needed in ElfVersionPatcher.ReadNeededLibraries(image, original))
             {
                 if (FindFile(probeDirectories, needed) is { } dependency)
+                {
                     NativeLibrary.Load(dependency);
+                }
             }
             IntPtr handle = NativeLibrary.Load(copy);
             logger.LogInformation(

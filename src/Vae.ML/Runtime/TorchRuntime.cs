@@ -26,11 +26,17 @@ internal static class TorchRuntime
     public static void EnsureInitialized(ILogger? logger = null)
     {
         if (_initialized)
+        {
             return;
+        }
+
         lock (Gate)
         {
             if (_initialized)
+            {
                 return;
+            }
+
             Initialize(logger ?? NullLogger.Instance);
             _initialized = true;
         }
@@ -46,7 +52,9 @@ internal static class TorchRuntime
         {
             // Fail before TorchSharp's own fallback, which prints to the console and copies packages into the app folder.
             if (LibTorchSharpFix.FindBackend(probeDirectories) is null)
+            {
                 throw MissingBackend(probeDirectories, innerException: null);
+            }
 
             if (LibTorchSharpFix.IsDisabledInThisProcess())
             {
@@ -83,15 +91,23 @@ internal static class TorchRuntime
             using var sum = product.sum();
             float total = sum.item<float>();
             if (total != 8f)
+            {
                 throw new InvalidOperationException($"ones(2,2) @ ones(2,2) summed to {total}, expected 8.");
+            }
         }
         catch (Exception e) when (e is not TorchBackendException)
         {
             if (LibTorchSharpFix.FindBackend(probeDirectories) is null)
+            {
                 throw MissingBackend(probeDirectories, e);
+            }
+
             var root = e;
             while (root.InnerException is not null)
+            {
                 root = root.InnerException;
+            }
+
             string hint = LibTorchSharpFix.IsDisabledInThisProcess()
                 ? $"The Vae.ML native fix is switched off ({LibTorchSharpFix.DisableEnvironmentVariable} / " +
                   $"{LibTorchSharpFix.DisableAppContextSwitch}); this system may need it."

@@ -1,9 +1,9 @@
 using Microsoft.ML;
-using Xunit.Abstractions;
 using Microsoft.ML.Data;
 using Vae.ML.Persistence;
 using Vae.ML.Tests.Core;
 using Vae.ML.Tests.Persistence;
+using Xunit.Abstractions;
 
 namespace Vae.ML.Tests.Reliability;
 

@@ -179,7 +179,10 @@ public sealed class ElfVersionPatcherTests : IDisposable
             hash = (hash << 4) + c;
             uint high = hash & 0xf0000000;
             if (high != 0)
+            {
                 hash ^= high >> 24;
+            }
+
             hash &= ~high;
         }
         return hash;

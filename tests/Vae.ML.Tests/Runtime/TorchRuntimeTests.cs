@@ -33,8 +33,12 @@ public sealed class TorchRuntimeTests
 
         loaded.Should().ContainSingle("one copy of the library, not two");
         if (missing.Count > 0)
+        {
             loaded[0].Should().Contain($"{Path.DirectorySeparatorChar}vae-ml").And.NotBe(original);
+        }
         else
+        {
             loaded[0].Should().NotContain("vae-ml");
+        }
     }
 }
