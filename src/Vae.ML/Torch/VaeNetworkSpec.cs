@@ -117,6 +117,9 @@ internal sealed record VaeNetworkSpec(VaeArchitecture Kind, int InputSize, int[]
         ? $"conv {string.Join("x", ImageShape ?? [])}-{string.Join("-", HiddenSizes)}-{LatentDimension}"
         : $"{InputSize}-{string.Join("-", HiddenSizes)}-{LatentDimension}";
 
+    /// <summary>"784-400-2 Mlp Bernoulli": the record's generated ToString read every property, and FeatureMapShape throws for an MLP.</summary>
+    public override string ToString() => $"{Describe()} {Kind} {Likelihood}";
+
     /// <summary>Value equality (a record compares arrays by reference).</summary>
     public bool Equals(VaeNetworkSpec? other)
         => other is not null && Kind == other.Kind && InputSize == other.InputSize && LatentDimension == other.LatentDimension && Likelihood == other.Likelihood

@@ -16,6 +16,9 @@ namespace Vae.ML.Tests.TorchModel;
 /// </summary>
 public class ModelMutationGapTests
 {
+    /// <summary>TorchSharp's native library is loaded (and patched on Debian 12) by the library; these tests call torch first.</summary>
+    public ModelMutationGapTests() => Vae.ML.Runtime.TorchRuntime.EnsureInitialized();
+
     private const int Width = 6;
     private const int Latent = 2;
     private static readonly double LogTwoPi = Math.Log(2 * Math.PI);
