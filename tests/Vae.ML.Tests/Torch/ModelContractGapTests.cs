@@ -61,7 +61,11 @@ public class ModelContractGapTests
         var model = Mlp();
         var one = new float[2];
         model.Infer(Rows(1, 1), 1, one, default, default, default, 1, default); // builds the managed one-row path
+        var kept = model.RentInputBatch(4);
+        model.ReturnInputBatch(kept);
         model.Dispose();
+        Action readKept = () => kept.Row(0);
+        readKept.Should().Throw<ObjectDisposedException>("disposing the model frees the batch it kept");
         model.Dispose(); // twice is fine
 
         var calls = new Action[]

@@ -184,6 +184,106 @@ public class ModelMutationGapTests
         VaeImportanceWeighting.LogLikelihood(model, [], 0, 10, generator).Should().BeEmpty();
     }
 
+    /// <summary>
+    /// The managed one-row forward against the formulas (not only against the batched libtorch path): a Gaussian network
+    /// with log σ² on both sides of its floor and std ≠ 1, and a wider MLP whose 10 latent values and 40 features need
+    /// scratch buffers larger than the shared pool's smallest arrays.
+    /// </summary>
+    [Theory]
+    [InlineData(VaeLikelihood.Gaussian, 6, 5, 2)]
+    [InlineData(VaeLikelihood.Bernoulli, 40, 31, 10)]
+    public void One_row_is_scored_as_the_formulas_say(VaeLikelihood likelihood, int width, int hidden, int latent)
+    {
+        using var model = KnownModel(new VaeNetworkSpec(VaeArchitecture.Mlp, width, [hidden], latent, null, likelihood));
+        model.ScoresSingleRowsManaged.Should().BeTrue();
+        var reference = new ReferenceVae(model.GetParameters());
+        var random = new Random(12);
+        var row = Enumerable.Range(0, width).Select(i => i % 5 == 0 ? 0f : (float)random.NextDouble()).ToArray(); // zeros are skipped by the wide layers
+        var (mu, logVar, reconstruction, score) = (new float[latent], new float[latent], new float[width], new float[1]);
+        const double beta = 0.75;
+        model.Infer(row, 1, mu, logVar, reconstruction, score, beta, default);
+
+        var x = model.Standardization is { } s ? row.Select((v, i) => (v - s.Mean[i]) / s.Std[i]).ToArray() : row;
+        var (m, lv) = reference.Encode(x);
+        var logits = reference.DecodeLogits(m);
+        ShouldBeClose(mu, m, 1e-5, "μ");
+        ShouldBeClose(logVar, lv, 1e-5, "log σ²");
+        var expectedReconstruction = model.Standardization is { } raw
+            ? logits.Select((l, i) => (l * raw.Std[i]) + raw.Mean[i]).ToArray()
+            : logits.Select(ReferenceVae.Sigmoid).ToArray();
+        ShouldBeClose(reconstruction, expectedReconstruction, 1e-5, "reconstruction");
+        var expectedScore = -LogPxGivenZ(model, x, logits) + (beta * ReferenceVae.Kl(m, lv));
+        ((double)score[0]).Should().BeApproximately(expectedScore, 1e-5 * Math.Abs(expectedScore), "score");
+
+        // Asked for the reconstruction alone, or the score alone, the decoder still runs.
+        var alone = new float[width];
+        model.Infer(row, 1, default, default, alone, default, beta, default);
+        alone.Should().Equal(reconstruction);
+        var scoreAlone = new float[1];
+        model.Infer(row, 1, default, default, default, scoreAlone, beta, default);
+        scoreAlone.Should().Equal(score);
+    }
+
+    [Fact]
+    public void Decoding_maps_each_finite_latent_row_through_the_decoder_and_a_non_finite_one_to_NaN()
+    {
+        using var model = KnownModel(VaeNetworkSpec.Mlp(Width, [5], Latent));
+        var reference = new ReferenceVae(model.GetParameters());
+        float[] latents = [0.5f, -1, float.NaN, 2, 1.5f, 0.25f];
+        var output = new float[3 * Width];
+        model.Decode(latents, 3, output);
+        foreach (var r in new[] { 0, 2 })
+        {
+            var expected = reference.DecodeLogits([latents[2 * r], latents[(2 * r) + 1]]).Select(ReferenceVae.Sigmoid).ToArray();
+            ShouldBeClose(output[(r * Width)..((r + 1) * Width)], expected, 1e-5, $"row {r}");
+        }
+
+        output[Width..(2 * Width)].Should().OnlyContain(v => float.IsNaN(v));
+    }
+
+    [Fact]
+    public void Sampling_decodes_standard_normal_latents_drawn_from_the_seed()
+    {
+        using var model = KnownModel(VaeNetworkSpec.Mlp(Width, [5], Latent));
+        var reference = new ReferenceVae(model.GetParameters());
+        const int count = 4;
+        var samples = model.Sample(count, seed: 31);
+        samples.Should().HaveCount(count * Width);
+        float[] z;
+        using (var generator = new Generator(31, torch.CPU))
+        using (var drawn = torch.randn(new long[] { count, Latent }, generator: generator))
+        {
+            z = drawn.data<float>().ToArray();
+        }
+
+        for (var r = 0; r < count; r++)
+        {
+            var expected = reference.DecodeLogits([z[2 * r], z[(2 * r) + 1]]).Select(ReferenceVae.Sigmoid).ToArray();
+            ShouldBeClose(samples[(r * Width)..((r + 1) * Width)], expected, 1e-5, $"sample {r}");
+        }
+
+        model.Sample(0, seed: 31).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_managed_layer_takes_only_dense_weights_of_its_size()
+    {
+        var dense = new LayerSpec("fc", LayerKind.Linear, 3, 2);
+        var act = () => new ManagedLinear(dense, new float[5], new float[2]);
+        act.Should().Throw<ArgumentException>().WithMessage("Layer 'fc' is not a 2×3 dense layer.*");
+        act = () => new ManagedLinear(dense, new float[6], new float[3]);
+        act.Should().Throw<ArgumentException>();
+        act = () => new ManagedLinear(dense with { Kind = LayerKind.Convolution }, new float[6], new float[2]);
+        act.Should().Throw<ArgumentException>();
+
+        // y = W·x + b with W [out, in] = [[1, 2, 3], [−4, 5, −6]], b = [0.5, −1]; ReLU clears the negative output.
+        var layer = new ManagedLinear(dense, [1, 2, 3, -4, 5, -6], [0.5f, -1]);
+        layer.Forward([1, 0, 2], new float[4], relu: false).ToArray().Should().Equal(7.5f, -17);
+        layer.Forward([1, 0, 2], new float[4], relu: true).ToArray().Should().Equal(7.5f, 0);
+        var wide = new ManagedLinear(new LayerSpec("wide", LayerKind.Linear, 2, 16), Enumerable.Range(0, 32).Select(i => (float)i).ToArray(), new float[16]);
+        wide.Forward([1, -1], new float[16], relu: false).ToArray().Should().Equal(Enumerable.Repeat(-1f, 16), "each output is w[o, 0] − w[o, 1] = −1");
+    }
+
     [Fact]
     public void The_training_forward_decodes_mu_plus_eps_times_sigma_with_eps_from_the_generator()
     {
