@@ -14,7 +14,9 @@ internal static class VaeImportanceWeighting
     /// Decoder rows per forward pass (samples × rows). A pass holds about seven tensors of this many rows × features
     /// until it ends (logits, the expanded target, the decoder's hidden layer, the loss's temporaries): 2,048 rows of 784
     /// features keep that near 50 MB. At 16,384 rows a pass held ≈ 400 MB, and the report's k = 200 estimate raised
-    /// the process's peak RSS by 1.1 GB. The noise is drawn per pass in sample order, so the split does not change it.
+    /// the process's peak RSS by 1.1 GB. The noise is drawn per pass in sample order; the split is a function of the row
+    /// count, so the same rows, samples and seed give the same estimate. (libtorch draws fewer than 16 normal values by another
+    /// method than more, so one draw of k × rows × latent values can differ from the same count drawn in passes.)
     /// </summary>
     private const int DecodedRowsPerPass = 2_048;
 
