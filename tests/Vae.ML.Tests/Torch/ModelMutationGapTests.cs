@@ -156,6 +156,7 @@ public class ModelMutationGapTests
     [InlineData(VaeLikelihood.Gaussian, 3, 7)]
     [InlineData(VaeLikelihood.Bernoulli, 700, 5)] // 2 samples per pass of 2,048 decoded rows: passes of 2, 2 and 1
     [InlineData(VaeLikelihood.Gaussian, 1, 1)]
+    [InlineData(VaeLikelihood.Bernoulli, 2, 1025)] // passes of 1,024 samples and 1: a last pass of 4 values is drawn otherwise than a 5th of one draw
     public void The_importance_weighted_estimate_is_its_definition_on_the_same_noise(VaeLikelihood likelihood, int rows, int samples)
     {
         using var model = KnownModel(new VaeNetworkSpec(VaeArchitecture.Mlp, Width, [5], Latent, null, likelihood));
