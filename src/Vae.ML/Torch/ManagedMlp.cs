@@ -9,7 +9,7 @@ namespace Vae.ML.Torch;
 /// the arithmetic, so the prediction engine and one-row array calls come here. It computes what
 /// <see cref="VaeModel.Infer"/>'s libtorch path computes (same layers, same loss terms, same standardization); the
 /// values agree within float rounding (the order of the sums differs), not bit for bit. Convolutional networks have no
-/// managed path (<see cref="TryCreate"/> returns null) and stay on libtorch.
+/// managed path and stay on libtorch (VaeModel decides; a convolutional layer here is refused by <see cref="ManagedLinear"/>).
 /// </summary>
 /// <remarks>
 /// Thread-safe: the weights are read-only and every call rents its own scratch buffers. Inputs must be finite (the
@@ -54,14 +54,12 @@ internal sealed class ManagedMlp
 
     public int LatentDimension { get; }
 
-    /// <summary>The managed forward for <paramref name="spec"/>, or null when the architecture has none (convolutional).</summary>
+    /// <summary>The managed forward for the MLP <paramref name="spec"/>.</summary>
     /// <param name="spec">The network.</param>
     /// <param name="parameters">Its parameters by PyTorch name (<see cref="VaeModel.GetParameters"/>).</param>
     /// <param name="standardization">The Gaussian likelihood's standardization (null for Bernoulli).</param>
-    public static ManagedMlp? TryCreate(VaeNetworkSpec spec, IEnumerable<(string Name, long[] Shape, float[] Values)> parameters, FeatureStandardization? standardization)
-        => spec.Kind == VaeArchitecture.Mlp
-            ? new ManagedMlp(spec, parameters.ToDictionary(p => p.Name, p => (p.Shape, p.Values), StringComparer.Ordinal), standardization)
-            : null;
+    public static ManagedMlp Create(VaeNetworkSpec spec, IEnumerable<(string Name, long[] Shape, float[] Values)> parameters, FeatureStandardization? standardization)
+        => new(spec, parameters.ToDictionary(p => p.Name, p => (p.Shape, p.Values), StringComparer.Ordinal), standardization);
 
     /// <summary>
     /// One row through the network, as <see cref="VaeModel.Infer"/> defines the outputs; an empty span skips that

@@ -389,7 +389,7 @@ internal sealed class VaeModel : IDisposable
             lock (_forwardLock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                forward = ManagedMlp.TryCreate(Architecture, GetParameters(), Standardization);
+                forward = ManagedMlp.Create(Architecture, GetParameters(), Standardization);
             }
         }
 

@@ -286,6 +286,16 @@ public class ModelMutationGapTests
     }
 
     [Fact]
+    public void A_convolutional_network_has_no_managed_one_row_path()
+    {
+        var spec = new VaeNetworkSpec(VaeArchitecture.Convolutional, 16, [4], Latent, [1, 4, 4]);
+        using var model = VaeModel.Create(spec, seed: 2, "cpu");
+        model.ScoresSingleRowsManaged.Should().BeFalse();
+        var act = () => ManagedMlp.Create(spec, model.GetParameters(), null);
+        act.Should().Throw<ArgumentException>().WithMessage("Layer 'dec_deconv3' is not a 1×32 dense layer.*");
+    }
+
+    [Fact]
     public void The_training_forward_decodes_mu_plus_eps_times_sigma_with_eps_from_the_generator()
     {
         using var model = KnownModel(VaeNetworkSpec.Mlp(Width, [5, 4], Latent));
