@@ -243,6 +243,7 @@ public class ModelContractGapTests
         { VaeArchitecture.Convolutional, [4], 2, [1, 28, 29], 812, "ImageShape", "*divisible by 4; pad or crop the images (e.g. to 28×32)*" },
         { VaeArchitecture.Mlp, [int.MaxValue / 4], 2, null, 784, "HiddenSizes", "a layer has more weights than one array can hold.*" },
         { VaeArchitecture.Convolutional, [4], 2, [1, 400_000, 400_000], null, "HiddenSizes", "the layer sizes overflow.*" },
+        { VaeArchitecture.Mlp, [1000], 2, [1, 50_000, 50_000], null, "HiddenSizes", "a layer has more weights than one array can hold.*" },
     };
 
     [Theory]
@@ -271,6 +272,7 @@ public class ModelContractGapTests
         VaeNetworkSpec.FromOptions(Options(VaeArchitecture.Convolutional, [1], 1, [1, 4, 4]), 16)
             .Should().Be(new VaeNetworkSpec(VaeArchitecture.Convolutional, 16, [1], 1, [1, 4, 4]));
         VaeNetworkSpec.Mlp(1, [1], 1).Problem().Should().BeNull();
+        VaeNetworkSpec.CheckOptions(Options(VaeArchitecture.Mlp, [Array.MaxLength], 1, null), 1); // each tensor exactly as large as an array can be
         VaeNetworkSpec.Mlp(6, [], 2).Problem().Should().Be("HiddenSizes must hold at least one layer width, each at least 1");
         new VaeNetworkSpec(VaeArchitecture.Convolutional, 64, [4], 2, [1, 8, 8]).Problem().Should().BeNull();
         new VaeNetworkSpec(VaeArchitecture.Convolutional, 63, [4], 2, [1, 8, 8]).Problem()!.Should().StartWith("ImageShape [1, 8, 8] holds 64 values per row");
@@ -306,6 +308,14 @@ public class ModelContractGapTests
         different.Should().AllSatisfy(d => spec.Equals(d).Should().BeFalse(d.ToString()));
         (spec with { ImageShape = [1, 8, 8] }).Equals(spec).Should().BeFalse();
         (spec with { ImageShape = [1, 8, 8] }).Equals(spec with { ImageShape = [1, 8, 8] }).Should().BeTrue();
+    }
+
+    [Fact]
+    public void The_convolutional_decoder_mirrors_the_hidden_sizes()
+    {
+        var layers = new VaeNetworkSpec(VaeArchitecture.Convolutional, 2 * 4 * 12, [5, 4], 3, [2, 4, 12]).Layers;
+        layers.EncoderDense.Select(l => $"{l.Name} {l.Inputs}->{l.Outputs}").Should().Equal("enc_fc1 192->5", "enc_fc2 5->4");
+        layers.DecoderDense.Select(l => $"{l.Name} {l.Inputs}->{l.Outputs}").Should().Equal("dec_fc1 3->4", "dec_fc2 4->5", "dec_fc3 5->192");
     }
 
     [Fact]
