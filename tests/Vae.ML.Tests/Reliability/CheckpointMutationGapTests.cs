@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.ML;
 using Vae.ML.Persistence;
 using Vae.ML.Tests.Core;
+using Vae.ML.Tests.Persistence;
 using Vae.ML.Torch;
 using static Vae.ML.Tests.Reliability.TrainingTestSupport;
 
@@ -387,22 +388,8 @@ public class CheckpointMutationGapTests
         return buffer.ToArray();
     }
 
-    /// <summary>The file with its metadata and tensors edited and both checksums recomputed, as a careful forger would.</summary>
     private static byte[] Resealed(byte[] file, Action<Dictionary<string, string>> editMetadata, Func<Safetensors.RawTensor, Safetensors.RawTensor>? editTensor = null)
-    {
-        var header = Safetensors.ReadHeader(new MemoryStream(file), file.Length, "test");
-        var metadata = header.Metadata.ToDictionary(m => m.Key, m => m.Value);
-        editMetadata(metadata);
-        var tensors = header.Entries.OrderBy(e => e.Begin)
-            .Select(e => new Safetensors.RawTensor(e.Name, e.DType, e.Shape, file[(int)(header.DataStart + e.Begin)..(int)(header.DataStart + e.End)]))
-            .Select(editTensor ?? (t => t))
-            .ToList();
-        metadata[VaeModelFormat.Keys.TensorsSha256] = Safetensors.DataSha256(tensors);
-        metadata[VaeModelFormat.Keys.HeaderSha256] = VaeModelFormat.HeaderSha256(metadata, tensors);
-        using var buffer = new MemoryStream();
-        Safetensors.Write(buffer, tensors, metadata);
-        return buffer.ToArray();
-    }
+        => Forgery.Resealed(file, editMetadata, editTensor);
 
     private static string Json(string json, Action<System.Text.Json.Nodes.JsonObject> edit)
     {
