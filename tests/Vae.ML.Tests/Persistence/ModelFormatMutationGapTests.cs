@@ -257,7 +257,7 @@ public class ModelFormatMutationGapTests
         var badUtf8 = Encoding.UTF8.GetBytes("""{"t?":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}""");
         badUtf8[Array.IndexOf(badUtf8, (byte)'?')] = 0xFF;
         var bad = SafetensorsFile(badUtf8, data: [1]);
-        Refused(bad, bad.Length, "h is not a *safetensors file: its header *");
+        Refused(bad, bad.Length, "h is not a valid safetensors file: its header holds a string that is not valid Unicode (*).");
 
         // The smallest valid header, "{}" with no tensors, and one whose length is exactly what the file holds.
         var empty = SafetensorsFile("{}"u8.ToArray(), data: []);
