@@ -446,6 +446,9 @@ public class ModelFormatMutationGapTests
         var huge = (byte[])original.Clone();
         BinaryPrimitives.WriteUInt32LittleEndian(huge.AsSpan(12), (16 << 20) + 1);
         Refused(huge, "old is corrupt: its header claims 16777217 bytes (at most 16777216 expected).");
+        var largest = (byte[])original.Clone();
+        BinaryPrimitives.WriteUInt32LittleEndian(largest.AsSpan(12), 16 << 20);
+        Refused(largest, "old is truncated: it ends after * bytes, in the middle of the JSON header (* more bytes expected).");
     }
 
     [Fact]
@@ -508,6 +511,19 @@ public class ModelFormatMutationGapTests
         imported.Beta.Should().Be(0);
         imported.Columns.Score.Should().Be("S");
         imported.History.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Loading_a_damaged_file_names_its_full_path()
+    {
+        using var scratch = new ScratchDirectory();
+        var path = scratch.File("damaged.safetensors");
+        File.WriteAllBytes(path, Model.Value[..100]);
+
+        FluentActions.Invoking(() => VaeTransformer.Load(new MLContext(), path, "cpu")).Should().Throw<InvalidDataException>()
+            .WithMessage($"'{Path.GetFullPath(path)}' is *");
+        FluentActions.Invoking(() => VaeTransformer.Load(new MLContext(), new MemoryStream(Model.Value[..100]))).Should().Throw<InvalidDataException>()
+            .WithMessage("The Vae.ML model stream is *");
     }
 
     [Fact]
