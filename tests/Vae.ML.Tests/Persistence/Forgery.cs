@@ -8,8 +8,10 @@ namespace Vae.ML.Tests.Persistence;
 /// </summary>
 internal static class Forgery
 {
-    /// <summary>The file with its metadata and tensors edited, and both checksums recomputed.</summary>
-    public static byte[] Resealed(byte[] file, Action<Dictionary<string, string>> editMetadata, Func<Safetensors.RawTensor, Safetensors.RawTensor?>? editTensor = null)
+    /// <summary>The file with its metadata and tensors edited (and <paramref name="added"/> appended), and both checksums recomputed.</summary>
+    public static byte[] Resealed(
+        byte[] file, Action<Dictionary<string, string>> editMetadata, Func<Safetensors.RawTensor, Safetensors.RawTensor?>? editTensor = null,
+        IEnumerable<Safetensors.RawTensor>? added = null)
     {
         var header = Safetensors.ReadHeader(new MemoryStream(file), file.Length, "test");
         var metadata = header.Metadata.ToDictionary(m => m.Key, m => m.Value);
@@ -18,6 +20,7 @@ internal static class Forgery
             .Select(e => new Safetensors.RawTensor(e.Name, e.DType, e.Shape, file[(int)(header.DataStart + e.Begin)..(int)(header.DataStart + e.End)]))
             .Select(editTensor ?? (t => t))
             .OfType<Safetensors.RawTensor>()
+            .Concat(added ?? [])
             .ToList();
         if (metadata.ContainsKey(VaeModelFormat.Keys.TensorsSha256))
         {

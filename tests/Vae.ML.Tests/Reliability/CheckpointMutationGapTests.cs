@@ -312,6 +312,22 @@ public class CheckpointMutationGapTests
         { nameof(VaeOptions.Epochs) + " (at least the checkpoint's epoch)", r => r with { Epochs = 1 } },
     };
 
+    [Fact]
+    public void A_tensor_outside_the_checkpoint_prefixes_is_refused_by_the_model_format()
+    {
+        // optimizer.*, generator.* and best.* are the only extras a checkpoint may hold; anything else is not training state.
+        var bytes = Forgery.Resealed(Saved.Value.Bytes, _ => { }, added: [new Safetensors.RawTensor("foo", "U8", [1], [1])]);
+
+        FluentActions.Invoking(() => Read(bytes)).Should().Throw<InvalidDataException>()
+            .WithMessage("cp holds tensors besides the network's: [foo]. A training checkpoint is not a model file.");
+        foreach (var prefix in new[] { "optimizer.", "generator.", "best." })
+        {
+            var extra = Forgery.Resealed(Saved.Value.Bytes, _ => { }, added: [new Safetensors.RawTensor(prefix + "foo", "U8", [1], [1])]);
+            FluentActions.Invoking(() => Read(extra)).Should().Throw<InvalidDataException>()
+                .WithMessage($"cp is not a valid Vae.ML checkpoint: its training state does not match its network: missing [], unexpected [{prefix}foo].");
+        }
+    }
+
     public static TheoryData<string> Differences => new(DifferencesEdits.Keys);
 
     [Theory]
