@@ -449,6 +449,12 @@ public class ModelFormatMutationGapTests
         var largest = (byte[])original.Clone();
         BinaryPrimitives.WriteUInt32LittleEndian(largest.AsSpan(12), 16 << 20);
         Refused(largest, "old is truncated: it ends after * bytes, in the middle of the JSON header (* more bytes expected).");
+
+        // A truncated file names the part it ends in.
+        Refused(original[..10], "old is truncated: it ends after 10 bytes, in the middle of the format version (2 more bytes expected).");
+        Refused(original[..14], "old is truncated: it ends after 14 bytes, in the middle of the header length (2 more bytes expected).");
+        Refused(original[..(16 + headerLength + 4)], "old is truncated: it ends after * bytes, in the middle of tensor 'fc1.weight' (* more bytes expected).");
+        Refused(original[..^10], "old is truncated: it ends after * bytes, in the middle of the SHA-256 checksum (10 more bytes expected).");
     }
 
     [Fact]
@@ -542,8 +548,12 @@ public class ModelFormatMutationGapTests
         Null(() => VaeTransformer.ImportSafetensors(null!, "m.safetensors", SmallOptions()), "mlContext");
         Null(() => VaeTransformer.ImportSafetensors(ml, " ", SmallOptions()), "path");
         Null(() => VaeTransformer.ImportSafetensors(ml, "m.safetensors", null!), "options");
-        FluentActions.Invoking(() => VaeTransformer.Load(ml, new MemoryStream(Model.Value), "tpu")).Should().Throw<ArgumentException>().WithMessage("*tpu*");
-        FluentActions.Invoking(() => VaeTransformer.Load(ml, "m.safetensors", "tpu")).Should().Throw<ArgumentException>().WithMessage("*tpu*");
+        // The device name is checked before anything is read: an unreadable source does not hide it.
+        FluentActions.Invoking(() => VaeTransformer.Load(ml, new MemoryStream(), "tpu")).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*tpu*");
+        FluentActions.Invoking(() => VaeTransformer.Load(ml, "missing.safetensors", "tpu")).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*tpu*");
+        var tpu = SmallOptions();
+        tpu.Device = "tpu";
+        FluentActions.Invoking(() => VaeTransformer.ImportSafetensors(ml, "missing.safetensors", tpu)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*tpu*");
 
         var stream = new MemoryStream();
         vae.Save(stream);

@@ -328,6 +328,16 @@ public class CheckpointMutationGapTests
         }
     }
 
+    [Fact]
+    public void A_missing_checkpoint_file_is_named_as_a_checkpoint()
+    {
+        using var folder = new TempFolder();
+        var path = folder.File("checkpoint-epoch-0001.safetensors");
+
+        FluentActions.Invoking(() => VaeCheckpoint.Read(path)).Should().Throw<FileNotFoundException>()
+            .WithMessage($"Checkpoint '{Path.GetFullPath(path)}' does not exist.").Which.FileName.Should().Be(path);
+    }
+
     public static TheoryData<string> Differences => new(DifferencesEdits.Keys);
 
     [Theory]
