@@ -88,13 +88,15 @@ public class CpuStepMutationGapTests
     }
 
     [Theory]
-    [InlineData(VaeLikelihood.Bernoulli, 1.0)]
-    [InlineData(VaeLikelihood.Bernoulli, 0.3)]
-    [InlineData(VaeLikelihood.Gaussian, 2.0)]
-    public void Widths_off_every_vector_width_give_the_autograd_paths_loss_and_gradients(VaeLikelihood likelihood, double beta)
+    [InlineData(VaeLikelihood.Bernoulli, 1.0, 2)]
+    [InlineData(VaeLikelihood.Bernoulli, 0.3, 2)]
+    [InlineData(VaeLikelihood.Gaussian, 2.0, 2)]
+    [InlineData(VaeLikelihood.Bernoulli, 1.0, 1)]
+    [InlineData(VaeLikelihood.Gaussian, 0.0, 1)]
+    public void Widths_off_every_vector_width_give_the_autograd_paths_loss_and_gradients(VaeLikelihood likelihood, double beta, int hiddenLayers)
     {
-        // 19 inputs, hidden 13 and 7, latent 3: every managed pass runs its scalar tail, the ReLU's included.
-        var spec = VaeNetworkSpec.Mlp(19, [13, 7], 3) with { Likelihood = likelihood };
+        // 19 inputs, hidden 13 and 7 (or 13 alone), latent 3: every managed pass runs its scalar tail, the ReLU's included.
+        var spec = VaeNetworkSpec.Mlp(19, hiddenLayers == 2 ? [13, 7] : [13], 3) with { Likelihood = likelihood };
         const int rows = 6;
         var step = BothSteps(spec, Values(rows * spec.InputSize, seed: 8, binary: likelihood == VaeLikelihood.Bernoulli), rows, beta);
         ShouldAgree(step);
