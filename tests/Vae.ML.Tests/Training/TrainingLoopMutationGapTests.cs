@@ -111,4 +111,97 @@ public class TrainingLoopMutationGapTests
         vae.History.Should().HaveCount(2);
         vae.History.Should().OnlyContain(m => Math.Abs(m.TrainKlDivergence - expected) <= 1e-4 * expected);
     }
+
+    [Fact]
+    public void The_sampled_validation_loss_averages_each_batchs_loss_with_its_own_noise()
+    {
+        // 70 rows in batches of 32: 32, 32 and 6. Each batch draws its ε from the run's generator, in batch order; the
+        // loss at z = μ draws none. Both are summed over the rows and divided by the row count.
+        const int rows = 70, batchSize = 32;
+        const double beta = 0.7;
+        var values = SyntheticData.Matrix(SyntheticData.Rows(rows, seed: 4));
+        using var matrix = FeatureMatrix.Allocate(rows, SyntheticData.Width);
+        values.CopyTo(matrix.AllValues);
+        using var model = VaeModel.Create(VaeNetworkSpec.Mlp(SyntheticData.Width, [8], 2), seed: 2, "cpu");
+        using var generator = new torch.Generator(11, torch.CPU);
+        using var replay = new torch.Generator(11, torch.CPU);
+
+        var (sampled, atMean) = VaeTrainingLoop.Evaluate(model, matrix, beta, batchSize, generator);
+
+        var reference = new ReferenceVae(model.GetParameters());
+        var expectedAtMean = Enumerable.Range(0, rows).Average(r =>
+        {
+            var (bce, kl) = reference.LossAtMean(values.AsSpan(r * SyntheticData.Width, SyntheticData.Width));
+            return bce + (beta * kl);
+        });
+        double expectedSampled = 0;
+        using (torch.no_grad())
+        {
+            for (var start = 0; start < rows; start += batchSize)
+            {
+                using var scope = torch.NewDisposeScope();
+                var count = Math.Min(batchSize, rows - start);
+                var x = torch.tensor(values.AsSpan(start * SyntheticData.Width, count * SyntheticData.Width).ToArray(), [count, SyntheticData.Width]);
+                var (logits, mu, logVar) = model.Network.forward(x, replay);
+                expectedSampled += VaeLoss.Batch(logits, x, mu, logVar, beta).Total.item<float>();
+            }
+        }
+
+        atMean.Should().BeApproximately(expectedAtMean, 1e-5 * expectedAtMean);
+        sampled.Should().BeApproximately(expectedSampled / rows, 1e-6 * expectedSampled / rows);
+        sampled.Should().NotBe(atMean, "the sampled loss has noise in it");
+    }
+
+    /// <summary>A small in-memory run through the loop itself: 40 rows of SyntheticData, batches of 16.</summary>
+    private static List<VaeEpochMetrics> RunLoop(VaeTrainingSettings settings, FeatureMatrix? validation = null, VaeTrainingState? resumeFrom = null,
+        VaeCheckpointing? checkpointing = null)
+    {
+        using var matrix = Matrix(40, seed: 1);
+        using var model = VaeModel.Create(VaeNetworkSpec.Mlp(SyntheticData.Width, [8], 2), settings.Seed, "cpu");
+        return VaeTrainingLoop.Run(model, matrix, validation, settings, _ => { }, () => { }, resumeFrom, checkpointing);
+    }
+
+    private static FeatureMatrix Matrix(int rows, int seed)
+    {
+        var matrix = FeatureMatrix.Allocate(rows, SyntheticData.Width);
+        SyntheticData.Matrix(SyntheticData.Rows(rows, seed)).CopyTo(matrix.AllValues);
+        return matrix;
+    }
+
+    [Fact]
+    public void Checkpoints_are_handed_over_every_N_epochs_and_after_the_last()
+    {
+        var saved = new List<int>();
+        RunLoop(new VaeTrainingSettings(5, 16, 1e-3, 1, 3), checkpointing: new VaeCheckpointing(2, state => saved.Add(state.Epoch)));
+        saved.Should().Equal(2, 4, 5);
+    }
+
+    [Fact]
+    public void Validation_without_a_patience_records_no_early_stopping_state()
+    {
+        using var validation = Matrix(20, seed: 2);
+        var history = RunLoop(new VaeTrainingSettings(2, 16, 1e-3, 1, 3), validation);
+        history.Should().OnlyContain(m => m.ValidationLossAtMean != null && m.EpochsWithoutImprovement == null && !m.IsBestEpoch);
+        history.Select(m => m.StopReason).Should().Equal(null, VaeStopReason.Completed);
+    }
+
+    [Fact]
+    public void A_checkpoint_without_early_stopping_state_cannot_resume_a_run_with_early_stopping()
+    {
+        using var validation = Matrix(20, seed: 2);
+        var settings = new VaeTrainingSettings(3, 16, 1e-3, 1, 3, EarlyStoppingPatience: 5);
+        VaeTrainingState? state = null;
+        RunLoop(settings with { Epochs = 2 }, validation, checkpointing: new VaeCheckpointing(2, s => state = s));
+        state!.BestParameters.Should().NotBeNull();
+        state.History.Select(m => m.EpochsWithoutImprovement).Should().NotContainNulls();
+
+        var withoutCount = state with { History = state.History.Select(m => m with { EpochsWithoutImprovement = null }).ToList() };
+        ((Action)(() => RunLoop(settings, validation, withoutCount))).Should().Throw<InvalidDataException>().WithMessage("*written without early stopping*");
+        var withoutBest = state with { BestParameters = null };
+        ((Action)(() => RunLoop(settings, validation, withoutBest))).Should().Throw<InvalidDataException>().WithMessage("*lacks the best epoch's weights*");
+
+        var resumed = RunLoop(settings, validation, state);
+        resumed.Select(m => m.Epoch).Should().Equal(1, 2, 3);
+        resumed.Should().ContainSingle(m => m.IsBestEpoch);
+    }
 }
