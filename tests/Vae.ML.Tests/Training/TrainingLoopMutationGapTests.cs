@@ -152,13 +152,66 @@ public class TrainingLoopMutationGapTests
         sampled.Should().NotBe(atMean, "the sampled loss has noise in it");
     }
 
-    /// <summary>A small in-memory run through the loop itself: 40 rows of SyntheticData, batches of 16.</summary>
+    /// <summary>A small in-memory run through the loop itself: <paramref name="rows"/> rows of SyntheticData.</summary>
     private static List<VaeEpochMetrics> RunLoop(VaeTrainingSettings settings, FeatureMatrix? validation = null, VaeTrainingState? resumeFrom = null,
-        VaeCheckpointing? checkpointing = null)
+        VaeCheckpointing? checkpointing = null, int rows = 40, Action<VaeBatchProgress>? onBatch = null)
     {
-        using var matrix = Matrix(40, seed: 1);
+        using var matrix = Matrix(rows, seed: 1);
         using var model = VaeModel.Create(VaeNetworkSpec.Mlp(SyntheticData.Width, [8], 2), settings.Seed, "cpu");
-        return VaeTrainingLoop.Run(model, matrix, validation, settings, _ => { }, () => { }, resumeFrom, checkpointing);
+        return VaeTrainingLoop.Run(model, matrix, validation, settings, _ => { }, () => { }, resumeFrom, checkpointing, onBatch);
+    }
+
+    /// <summary>Settings whose weights never move (lr 1e-30), so every epoch's validation loss ties with the first.</summary>
+    private static VaeTrainingSettings Tied(int epochs) => new(epochs, 16, 1e-30, 1, 3, EarlyStoppingPatience: 2);
+
+    [Fact]
+    public void Throttled_progress_reports_the_last_batch_when_the_rows_fill_every_batch()
+    {
+        var reports = new List<(int Epoch, int Batch, int TotalBatches)>();
+        RunLoop(new VaeTrainingSettings(2, 16, 1e-3, 1, 3, BatchProgressInterval: TimeSpan.FromHours(1)), rows: 32,
+            onBatch: p => reports.Add((p.Epoch, p.Batch, p.TotalBatches)));
+        reports.Should().Equal((1, 2, 2), (2, 2, 2));
+    }
+
+    [Fact]
+    public void An_early_stop_is_checkpointed_with_its_reason_whatever_the_checkpoint_cadence()
+    {
+        using var validation = Matrix(20, seed: 2);
+        var saved = new List<VaeTrainingState>();
+        var history = RunLoop(Tied(10), validation, checkpointing: new VaeCheckpointing(10, saved.Add));
+        history.Select(m => m.StopReason).Should().Equal(null, null, VaeStopReason.EarlyStopping);
+        saved.Select(s => s.Epoch).Should().Equal(3);
+        saved[0].History[^1].StopReason.Should().Be(VaeStopReason.EarlyStopping);
+
+        // Resumed with more epochs, it trains nothing more and still says why it stopped.
+        var resumed = RunLoop(Tied(20), validation, saved[0]);
+        resumed.Select(m => (m.StopReason, m.TotalEpochs)).Should().Equal((null, 20), (null, 20), (VaeStopReason.EarlyStopping, 20));
+    }
+
+    [Fact]
+    public void Resuming_after_a_tie_with_the_first_epoch_keeps_that_epoch_as_the_best()
+    {
+        // The checkpoint of epoch 2 holds one epoch without improvement: its best epoch is the first of the history.
+        using var validation = Matrix(20, seed: 2);
+        var saved = new List<VaeTrainingState>();
+        RunLoop(Tied(2), validation, checkpointing: new VaeCheckpointing(1, saved.Add));
+        saved[1].History.Select(m => m.EpochsWithoutImprovement).Should().Equal(0, 1);
+
+        var resumed = RunLoop(Tied(10), validation, saved[1]);
+        resumed.Select(m => m.EpochsWithoutImprovement).Should().Equal(0, 1, 2);
+        resumed.Select(m => m.IsBestEpoch).Should().Equal(true, false, false);
+        resumed[^1].StopReason.Should().Be(VaeStopReason.EarlyStopping);
+    }
+
+    [Fact]
+    public void A_mid_run_checkpoint_resumed_with_its_own_epoch_count_ends_completed()
+    {
+        var saved = new List<VaeTrainingState>();
+        RunLoop(new VaeTrainingSettings(3, 16, 1e-3, 1, 3), checkpointing: new VaeCheckpointing(1, saved.Add));
+        saved[1].History[^1].StopReason.Should().BeNull("epoch 2 of 3 had not ended the run");
+
+        var resumed = RunLoop(new VaeTrainingSettings(2, 16, 1e-3, 1, 3), resumeFrom: saved[1]);
+        resumed.Select(m => (m.Epoch, m.StopReason)).Should().Equal((1, (VaeStopReason?)null), (2, VaeStopReason.Completed));
     }
 
     private static FeatureMatrix Matrix(int rows, int seed)
