@@ -23,8 +23,9 @@ public sealed partial class VaeTransformer : ITransformer, IDisposable
     {
         _env = env;
         _model = model;
+        // Every caller has checked the names already, with the option or the file to blame (VaeTrainer.CheckOptions,
+        // the model-file readers, ImportSafetensors).
         _columns = columns;
-        _columns.Check();
         Beta = beta;
         _history = history.ToArray();
     }

@@ -106,7 +106,7 @@ internal static class BenchOutput
         }
 
         md.AppendLine();
-        md.AppendLine(F($"### Where a training step's time goes (batch {r.Sizes.BatchSize}, median of {r.Profile.Steps} steps, ms per step)"));
+        md.AppendLine(F($"### Where a training step's time goes (batch {r.Sizes.BatchSize}, median of {r.Profile.Steps} steps after {r.Profile.TrainedSteps:N0} training steps, ms per step)"));
         md.AppendLine();
         StepProfile p = r.Profile;
         double libraryStep = r.Epoch.VaeMl.Median * 1000 / Math.Ceiling(r.Epoch.Rows / (double)r.Epoch.BatchSize);

@@ -78,7 +78,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
             float[] rows = images.Train.AsSpan(0, trainRows * images.Width).ToArray();
             foreach (int workers in Sizes.Threads > 1 ? new[] { 1, Sizes.Threads, 1, Sizes.Threads, 1, Sizes.Threads } : [1])
             {
-                Say(DescribeProfile(TorchReference.ProfileSteps(rows, images.Width, Hidden, Latent, Sizes.BatchSize, Sizes.ProfileSteps, Seed, workers)));
+                Say(DescribeProfile(TorchReference.ProfileSteps(rows, images.Width, Hidden, Latent, Sizes.BatchSize, Sizes.ProfileSteps, Seed, workers, ProfileTrainedSteps(trainRows))));
             }
         }
         finally
@@ -96,10 +96,13 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
         return RooflineMeasure.Measure(parameters, Sizes.Threads, Sizes.Quick ? 5 : 50, Sizes.Quick ? 4 : 64);
     }
 
+    /// <summary>Two epochs' worth of steps: the profile times the state most epochs of a run spend their time in.</summary>
+    private int ProfileTrainedSteps(int trainRows) => 2 * (int)Math.Ceiling(trainRows / (double)Sizes.BatchSize);
+
     private static string DescribeProfile(StepProfile p)
     {
         double gemms = p.ForwardGemms + p.BackwardGemms, managed = Math.Max(0, p.Forward - p.ForwardGemms) + Math.Max(0, p.Backward - p.BackwardGemms);
-        return FormattableString.Invariant($"Step profile, managed passes on {p.Workers} thread(s), ms per step: GEMMs {gemms:F3}, managed forward/backward {managed:F3}, ") +
+        return FormattableString.Invariant($"Step profile after {p.TrainedSteps} training steps, managed passes on {p.Workers} thread(s), ms per step: GEMMs {gemms:F3}, managed forward/backward {managed:F3}, ") +
             FormattableString.Invariant($"Adam {p.Optimizer:F3}, data {p.Data:F3}, guard {p.Checks:F3}, release {p.Release:F3}; total {p.Total:F3} (GEMMs {gemms / p.Total:P0}); batch 1: {p.FixedCostPerStep:F3}.");
     }
 
@@ -138,7 +141,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
             RooflineMeasure roofline = MeasureRoofline();
             Say(roofline.Describe());
             StepProfile profile = TorchReference.ProfileSteps(images.Train.AsSpan(0, trainRows * images.Width).ToArray(), images.Width, Hidden, Latent,
-                Sizes.BatchSize, Sizes.ProfileSteps, Seed, Sizes.Threads);
+                Sizes.BatchSize, Sizes.ProfileSteps, Seed, Sizes.Threads, ProfileTrainedSteps(trainRows));
             Say(DescribeProfile(profile));
             double? pytorchPeak = pytorch?.PeakRssMegabytes();
             MemoryMeasure memory = MeasureReportRun(images, pytorchPeak);

@@ -148,8 +148,8 @@ internal static class AdamPass
         for (; i <= end - width; i += width)
         {
             var gv = new Vector<float>(g.Slice(i, width));
-            var mv = (new Vector<float>(m.Slice(i, width)) * 0.9f) + (gv * 0.1f);
-            var vv = (new Vector<float>(v.Slice(i, width)) * 0.999f) + (0.001f * gv * gv);
+            var mv = Flush((new Vector<float>(m.Slice(i, width)) * 0.9f) + (gv * 0.1f));
+            var vv = Flush((new Vector<float>(v.Slice(i, width)) * 0.999f) + (0.001f * gv * gv));
             var pv = new Vector<float>(p.Slice(i, width)) + (stepSize * (mv / ((Vector.SquareRoot(vv) / root) + new Vector<float>(1e-8f))));
             mv.CopyTo(m.Slice(i, width));
             vv.CopyTo(v.Slice(i, width));
@@ -174,8 +174,8 @@ internal static class AdamPass
         for (; i <= end - width; i += width)
         {
             var gv = Vector512.Create((ReadOnlySpan<float>)g.Slice(i, width));
-            var mv = (Vector512.Create((ReadOnlySpan<float>)m.Slice(i, width)) * 0.9f) + (gv * 0.1f);
-            var vv = (Vector512.Create((ReadOnlySpan<float>)v.Slice(i, width)) * 0.999f) + (0.001f * gv * gv);
+            var mv = Flush((Vector512.Create((ReadOnlySpan<float>)m.Slice(i, width)) * 0.9f) + (gv * 0.1f));
+            var vv = Flush((Vector512.Create((ReadOnlySpan<float>)v.Slice(i, width)) * 0.999f) + (0.001f * gv * gv));
             var pv = Vector512.Create((ReadOnlySpan<float>)p.Slice(i, width)) + (stepSize * (mv / ((Vector512.Sqrt(vv) / root) + Vector512.Create(1e-8f))));
             mv.CopyTo(m.Slice(i, width));
             vv.CopyTo(v.Slice(i, width));
@@ -185,6 +185,18 @@ internal static class AdamPass
 
         return Math.Max(MaxOf(largest), Tail(p, g, m, v, i, end, stepSize, root));
     }
+
+    // Moments below 2^-125 are stored as zero, as the library's pass does (FlatAdam.TinyMoment, internal: subnormal floats
+    // take a microcode assist on x86); AdamPassTests checks the two give the same bits.
+    private const float TinyMoment = 2.3509887e-38f;
+
+    private static Vector<float> Flush(Vector<float> x)
+        => Vector.ConditionalSelect(Vector.LessThan(Vector.Abs(x), new Vector<float>(TinyMoment)), Vector<float>.Zero, x);
+
+    private static Vector512<float> Flush(Vector512<float> x)
+        => Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(x), Vector512.Create(TinyMoment)), Vector512<float>.Zero, x);
+
+    private static float Flush(float x) => MathF.Abs(x) < TinyMoment ? 0f : x;
 
     private static float MaxOf(Vector512<float> values)
     {
@@ -202,8 +214,8 @@ internal static class AdamPass
         float result = 0;
         for (; i < end; i++)
         {
-            m[i] = (m[i] * 0.9f) + (g[i] * 0.1f);
-            v[i] = (v[i] * 0.999f) + (0.001f * g[i] * g[i]);
+            m[i] = Flush((m[i] * 0.9f) + (g[i] * 0.1f));
+            v[i] = Flush((v[i] * 0.999f) + (0.001f * g[i] * g[i]));
             p[i] += stepSize * (m[i] / ((MathF.Sqrt(v[i]) / root) + 1e-8f));
             result = Math.Max(result, Math.Abs(g[i]));
         }

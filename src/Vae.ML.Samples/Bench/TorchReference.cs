@@ -28,7 +28,7 @@ namespace Vae.ML.Samples.Bench;
 /// <param name="Workers">Threads of the managed passes (fixed ranges, as the library's step cuts them); 1 in reports
 /// written before they were split.</param>
 internal sealed record StepProfile(double Data, double Forward, double ForwardGemms, double Backward, double BackwardGemms,
-    double Optimizer, double Reads, double Release, double FixedCostPerStep, int Steps, double Checks = 0, int Workers = 1)
+    double Optimizer, double Reads, double Release, double FixedCostPerStep, int Steps, double Checks = 0, int Workers = 1, int TrainedSteps = 0)
 {
     /// <summary>Sum of the measured phases.</summary>
     public double Total => Data + Forward + Backward + Checks + Optimizer + Reads + Release;
@@ -170,7 +170,12 @@ internal static class TorchReference
     /// fixed ranges as the library's <c>StepPartition</c> cuts them. On the CPU every libtorch call returns when its work
     /// is done, so a clock read between calls is a synchronising measurement.
     /// </summary>
-    public static StepProfile ProfileSteps(float[] images, int width, int hidden, int latent, int batch, int steps, int seed, int workers = 1)
+    /// <remarks>
+    /// <paramref name="trainedSteps"/> untimed training steps come first, so the phases are timed in the state an epoch
+    /// mostly runs in, not at the initial weights: data-dependent costs (dead ReLU units' zero gradients, Adam moments
+    /// that decay toward the subnormal floats) only appear after some training.
+    /// </remarks>
+    public static StepProfile ProfileSteps(float[] images, int width, int hidden, int latent, int batch, int steps, int seed, int workers = 1, int trainedSteps = 0)
     {
         int rows = images.Length / width;
         using var outer = NewDisposeScope();
@@ -187,7 +192,7 @@ internal static class TorchReference
 
         var pending = new List<(double Loss, float Largest)>(32);
         long cursor = 0;
-        for (int s = -3; s < steps; s++)
+        for (int s = -3 - trainedSteps; s < steps; s++)
         {
             int count = Math.Min(batch, rows);
             if (cursor + count > rows)
@@ -237,7 +242,7 @@ internal static class TorchReference
         double Median(int i) => Spread.Of(phases[i]).Median;
 
         // Nothing is read back from libtorch per step: the loss is computed in managed code.
-        return new StepProfile(Median(0), Median(1), Median(2), Median(3), Median(4), Median(5), Reads: 0, Median(6), fixedCost, steps, Median(7), workers);
+        return new StepProfile(Median(0), Median(1), Median(2), Median(3), Median(4), Median(5), Reads: 0, Median(6), fixedCost, steps, Median(7), workers, trainedSteps);
     }
 
     private static double StepTotalMilliseconds(float[] images, int width, int hidden, int latent, int seed, int steps, int workers) =>

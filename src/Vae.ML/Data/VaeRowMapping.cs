@@ -153,15 +153,5 @@ internal sealed class VaeRowMapping : IRowToRowMapper
                 return 0;
             });
         }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _tally.Report();
-            }
-
-            base.Dispose(disposing);
-        }
     }
 }
