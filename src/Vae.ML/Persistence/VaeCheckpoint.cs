@@ -282,14 +282,15 @@ internal static class VaeCheckpoint
                 "options and data as the checkpointed run (only Epochs may grow), or start a new run without ResumeFrom.",
                 option);
 
-        if (!saved.Network.Equals(current.Network))
-        {
-            Differs("the architecture (input-hidden-latent)", saved.Network.Describe(), current.Network.Describe());
-        }
-
+        // The likelihood first: the network includes it, but "architecture 8-3-2, but this run has 8-3-2" would not say why.
         if (saved.Likelihood != current.Likelihood)
         {
             Differs(nameof(VaeOptions.Likelihood), saved.Likelihood, current.Likelihood);
+        }
+
+        if (!saved.Network.Equals(current.Network))
+        {
+            Differs("the architecture (input-hidden-latent)", saved.Network.Describe(), current.Network.Describe());
         }
 
         if (saved.StandardizeFeatures != current.StandardizeFeatures)

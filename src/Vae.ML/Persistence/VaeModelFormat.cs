@@ -456,7 +456,7 @@ internal static class VaeModelFormat
         if (options.ImageShape is { } imageShape)
         {
             var fromShape = new VaeNetworkSpec(options.Architecture, (int)Math.Clamp(imageShape.Aggregate(1L, (a, b) => a * b), 0, int.MaxValue),
-                options.HiddenSizes.ToArray(), options.LatentDimension, imageShape.ToArray());
+                options.HiddenSizes.ToArray(), options.LatentDimension, imageShape.ToArray(), options.Likelihood);
             if (fromShape.Problem() is string shapeProblem)
             {
                 throw new InvalidDataException($"{source}: the weights cannot form a VAE with the given options: {shapeProblem}.");

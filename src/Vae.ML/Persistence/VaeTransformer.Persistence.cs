@@ -102,7 +102,8 @@ public sealed partial class VaeTransformer
     /// <summary>
     /// Builds a transformer from a safetensors file of weights, for example a state_dict trained with the report's
     /// PyTorch VAE. The architecture comes from <paramref name="options"/> (<see cref="VaeOptions.Architecture"/>,
-    /// <see cref="VaeOptions.HiddenSizes"/>, <see cref="VaeOptions.LatentDimension"/>, <see cref="VaeOptions.ImageShape"/>) and
+    /// <see cref="VaeOptions.HiddenSizes"/>, <see cref="VaeOptions.LatentDimension"/>, <see cref="VaeOptions.ImageShape"/>,
+    /// <see cref="VaeOptions.Likelihood"/>) and
     /// the input size from the image shape, or for an MLP without one from the file's fc1.weight; the file must hold exactly the
     /// tensors of that architecture (F32, or F64/F16/BF16 converted to float32). Column names, β and the device come
     /// from <paramref name="options"/>; of the file's metadata only Vae.ML's checksums are consulted (and verified).

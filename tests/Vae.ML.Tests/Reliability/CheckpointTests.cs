@@ -152,6 +152,7 @@ public class CheckpointTests
         { "the architecture (input-hidden-latent)", o => o.HiddenSizes = [16] },
         { "the architecture (input-hidden-latent)", o => o.LatentDimension = 3 },
         { nameof(VaeOptions.MaxInMemoryBytes), o => o.MaxInMemoryBytes = 0 },
+        { nameof(VaeOptions.Likelihood), o => o.Likelihood = VaeLikelihood.Gaussian },
         { nameof(VaeOptions.Epochs) + " (at least the checkpoint's epoch)", o => o.Epochs = 1 },
     };
 
