@@ -130,7 +130,6 @@ internal sealed unsafe class CpuDense : IDisposable
         _bias = StepMemory.Pointer(bias);
         using var biasGradient = GradientOf(bias, layer.Name + ".bias");
         _biasGradient = StepMemory.Pointer(biasGradient);
-        StepMemory.Pointer(_weightGradient);
     }
 
     public int Inputs { get; }

@@ -126,10 +126,10 @@ internal sealed class CpuMlpStep : IDisposable
         layer.Backward(gradient, w.Z.Tensor, w.ZGradient, reluOutput: reluOutput);
         GaussianLatent.Backward(w.ZGradient.Values, w.Mu.Values, w.LogVar.Values, w.Epsilon.Values, beta, w.MuGradient.Values, w.LogVarGradient.Values);
 
-        // Both heads read the last encoder layer: its gradient is the sum of theirs. x itself needs none.
+        // Both heads read the last encoder layer (an MLP has at least one hidden layer): its gradient is the sum of theirs.
         var last = _encoder.Length - 1;
-        var headInput = last >= 0 ? w.Encoder[last].Tensor : x;
-        var headGradient = last >= 0 ? w.EncoderGradient[last] : null;
+        var headInput = w.Encoder[last].Tensor;
+        var headGradient = w.EncoderGradient[last];
         _mu.Backward(w.MuGradient, headInput, headGradient);
         _logVar.Backward(w.LogVarGradient, headInput, headGradient, accumulate: true);
         for (var i = last; i >= 0; i--)

@@ -149,7 +149,8 @@ internal sealed unsafe class FlatAdam : IDisposable
         var result = 0f;
         foreach (var value in largest)
         {
-            result = float.IsNaN(result) || float.IsNaN(value) ? float.NaN : Math.Max(result, value);
+            // Math.Max returns NaN when either argument is NaN.
+            result = Math.Max(result, value);
         }
 
         return result;
@@ -172,6 +173,8 @@ internal sealed unsafe class FlatAdam : IDisposable
         var expAvgSq = new Span<float>(_expAvgSqMemory + start, count);
         var i = 0;
         var largest = Vector<float>.Zero;
+        // Vector.Max need not propagate NaN (on .NET 8 it is x86's maxps, which returns its second operand): track NaN
+        // apart. The scalar tail needs no flag: Math.Max returns NaN when either argument is NaN.
         var notANumber = Vector<int>.Zero;
         var width = Vector<float>.Count;
         if (Vector.IsHardwareAccelerated)
@@ -208,7 +211,6 @@ internal sealed unsafe class FlatAdam : IDisposable
             expAvg[i] = m;
             expAvgSq[i] = v;
             largestScalar = Math.Max(largestScalar, Math.Abs(g));
-            sawNaN |= float.IsNaN(g);
         }
 
         return sawNaN ? float.NaN : largestScalar;

@@ -73,18 +73,15 @@ internal static class VaeTrainingLoop
         var noiseGenerator = deviceGenerator ?? shuffleGenerator;
 
         var firstEpoch = 1;
-        var earlyStopping = new EarlyStopping(validation is null ? null : settings.EarlyStoppingPatience);
+        // The trainer refuses a patience without validation data, so a patience here always has a loss to watch.
+        var earlyStopping = new EarlyStopping(settings.EarlyStoppingPatience);
         if (resumeFrom is not null)
         {
             Restore(resumeFrom, model, optimizer, shuffleGenerator, deviceGenerator);
 
-            // "Completed" belonged to the checkpointed run's last epoch; a run with more epochs goes on from there.
-            var growing = resumeFrom.Epoch < settings.Epochs;
-            history.AddRange(resumeFrom.History.Select(m => m with
-            {
-                TotalEpochs = settings.Epochs,
-                StopReason = growing && m.StopReason == VaeStopReason.Completed ? null : m.StopReason,
-            }));
+            // Why the checkpointed run stopped belonged to that run; this one says why it stops (below, after the loop,
+            // when it trains no further epoch).
+            history.AddRange(resumeFrom.History.Select(m => m with { TotalEpochs = settings.Epochs, StopReason = null }));
             earlyStopping.Resume(history, resumeFrom.BestParameters);
             firstEpoch = resumeFrom.Epoch + 1;
         }
@@ -214,7 +211,8 @@ internal static class VaeTrainingLoop
             onEpoch(metrics);
         }
 
-        // A run resumed from the checkpoint of its last epoch trains nothing more; its history still says why it ended.
+        // A run resumed from the checkpoint of its last epoch (or of an early stop) trains nothing more; its history
+        // still says why it ended.
         if (history[^1].StopReason is null)
         {
             history[^1] = history[^1] with { StopReason = earlyStopping.ShouldStop ? VaeStopReason.EarlyStopping : VaeStopReason.Completed };
@@ -227,10 +225,11 @@ internal static class VaeTrainingLoop
 
     /// <summary>
     /// The KL weight of <paramref name="epoch"/> (1-based) under a linear warm-up over <paramref name="warmupEpochs"/>
-    /// epochs: β · min(1, (epoch − 1) / warmupEpochs), exactly β without warm-up.
+    /// epochs: β · min(1, (epoch − 1) / warmupEpochs), exactly β without warm-up (epochs count from 1, so every epoch
+    /// is past a warm-up of 0 epochs).
     /// </summary>
     internal static double KlWeight(double beta, int warmupEpochs, int epoch)
-        => warmupEpochs <= 0 || epoch > warmupEpochs ? beta : beta * ((epoch - 1) / (double)warmupEpochs);
+        => epoch > warmupEpochs ? beta : beta * ((epoch - 1) / (double)warmupEpochs);
 
     /// <summary>
     /// Early stopping's state: the lowest validation loss at μ, the weights that gave it and the epochs since. Inert
