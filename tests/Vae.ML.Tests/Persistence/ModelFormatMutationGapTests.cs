@@ -325,6 +325,30 @@ public class ModelFormatMutationGapTests
     }
 
     [Fact]
+    public void A_history_with_one_missing_epoch_among_real_ones_is_refused()
+    {
+        // Two real epochs and a null between them: "any epoch missing" must refuse it, not only "every epoch missing".
+        var bytes = Forgery.Resealed(Model.Value, m =>
+        {
+            var epochs = System.Text.Json.Nodes.JsonNode.Parse(m["history"])!.AsArray();
+            epochs.Count.Should().Be(2, "the fixture trains two epochs");
+            epochs.Insert(1, null);
+            m["history"] = epochs.ToJsonString();
+        });
+
+        ShouldBeRefused(bytes, "m is corrupt: its training history is not a list of epochs.");
+    }
+
+    [Fact]
+    public void A_safetensors_header_that_is_json_but_not_an_object_is_refused_by_its_first_byte()
+    {
+        // The smallest header there is: 8 bytes of length (2, little-endian), then "[]", valid JSON but an array.
+        byte[] bytes = [2, 0, 0, 0, 0, 0, 0, 0, (byte)'[', (byte)']'];
+        FluentActions.Invoking(() => Safetensors.ReadHeader(new MemoryStream(bytes), bytes.Length, "t.safetensors"))
+            .Should().Throw<InvalidDataException>().WithMessage("t.safetensors is not a valid safetensors file: its header does not start with '{'.");
+    }
+
+    [Fact]
     public void Older_format_versions_ignore_the_entries_they_predate()
     {
         var original = Read(Model.Value);
