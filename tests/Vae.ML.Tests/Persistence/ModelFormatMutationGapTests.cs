@@ -340,6 +340,25 @@ public class ModelFormatMutationGapTests
     }
 
     [Fact]
+    public void Importing_a_Vae_ML_file_as_safetensors_checks_its_header_checksum()
+    {
+        // The file as saved, with only its header_sha256 replaced (the tensors' checksum still holds).
+        var file = Model.Value;
+        var header = Safetensors.ReadHeader(new MemoryStream(file), file.Length, "test");
+        var metadata = header.Metadata.ToDictionary(m => m.Key, m => m.Value);
+        metadata[VaeModelFormat.Keys.HeaderSha256] = new string('0', 64);
+        var tensors = header.Entries.OrderBy(e => e.Begin)
+            .Select(e => new Safetensors.RawTensor(e.Name, e.DType, e.Shape, file[(int)(header.DataStart + e.Begin)..(int)(header.DataStart + e.End)]))
+            .ToList();
+        using var buffer = new MemoryStream();
+        Safetensors.Write(buffer, tensors, metadata);
+        var bytes = buffer.ToArray();
+
+        FluentActions.Invoking(() => VaeModelFormat.Import(new MemoryStream(bytes), "m", bytes.Length, SmallOptions([8])))
+            .Should().Throw<InvalidDataException>().WithMessage("m is corrupt: its header does not match its header_sha256.");
+    }
+
+    [Fact]
     public void A_safetensors_header_that_is_json_but_not_an_object_is_refused_by_its_first_byte()
     {
         // The smallest header there is: 8 bytes of length (2, little-endian), then "[]", valid JSON but an array.
