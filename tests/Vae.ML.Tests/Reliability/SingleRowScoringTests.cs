@@ -154,6 +154,26 @@ public class SingleRowScoringTests
     }
 
     [Fact]
+    public void The_managed_single_row_path_counts_its_encoder_and_decoder_passes()
+    {
+        var ml = new MLContext(seed: 0);
+        var (vae, rows) = Train(ml, "mlp-bernoulli");
+        using (vae)
+        {
+            vae.Model.ScoresSingleRowsManaged.Should().BeTrue();
+            var (encoder, decoder) = (vae.Model.EncoderPasses, vae.Model.DecoderPasses);
+            foreach (var row in rows)
+            {
+                vae.Score(row);
+                vae.Encode(row);
+            }
+
+            (vae.Model.EncoderPasses - encoder, vae.Model.DecoderPasses - decoder).Should().Be((2L * rows.Length, (long)rows.Length),
+                "each Score runs the encoder and the decoder once, each Encode the encoder only");
+        }
+    }
+
+    [Fact]
     public void A_prediction_engine_reading_only_Latent_runs_no_decoder()
     {
         // ML.NET's engine declares every output column active; only the ones it reads may be computed.
