@@ -1,6 +1,4 @@
-using Microsoft.ML;
 using Vae.ML.Persistence;
-using Vae.ML.Tests.Core;
 using static Vae.ML.Tests.Reliability.TrainingTestSupport;
 
 namespace Vae.ML.Tests.Reliability;
@@ -11,18 +9,7 @@ namespace Vae.ML.Tests.Reliability;
 /// </summary>
 public class CheckpointFuzzTests
 {
-    private static readonly Lazy<byte[]> Checkpoint = new(() =>
-    {
-        var ml = new MLContext(seed: 0);
-        var options = Options(epochs: 2);
-        options.HiddenSizes = [3];
-        options.BatchSize = 8;
-        using var folder = new TempFolder();
-        options.CheckpointDirectory = folder.Path;
-        var rows = SyntheticData.Rows(16, width: 8).Select(r => new NarrowRow { Features = r.Features }).ToArray();
-        ml.Transforms.Vae(options).Fit(ml.Data.LoadFromEnumerable(rows)).Dispose();
-        return File.ReadAllBytes(folder.File("checkpoint-epoch-0002.safetensors"));
-    });
+    private static readonly Lazy<byte[]> Checkpoint = new(SmallCheckpointBytes);
 
     [Fact]
     public void Every_truncation_is_rejected()
@@ -77,10 +64,4 @@ public class CheckpointFuzzTests
 
     private static (VaeCheckpointRun, VaeTransformer.ColumnNames, Torch.VaeTrainingState) Read(byte[] bytes)
         => VaeCheckpoint.Read(new MemoryStream(bytes), "fuzzed checkpoint", bytes.Length);
-
-    private sealed class NarrowRow
-    {
-        [Microsoft.ML.Data.VectorType(8)]
-        public float[] Features { get; set; } = [];
-    }
 }

@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
 using System.Text.Json;
-using Microsoft.ML;
 using Vae.ML.Persistence;
-using Vae.ML.Tests.Core;
 using Vae.ML.Tests.Persistence;
 using Vae.ML.Torch;
 using static Vae.ML.Tests.Reliability.TrainingTestSupport;
@@ -20,15 +18,7 @@ public class CheckpointMutationGapTests
     /// <summary>A real 2-epoch checkpoint of a 8-3-2 MLP (fast to train), read back.</summary>
     private static readonly Lazy<(VaeCheckpointRun Run, VaeTransformer.ColumnNames Columns, VaeTrainingState State, byte[] Bytes)> Saved = new(() =>
     {
-        var ml = new MLContext(seed: 0);
-        var options = Options(epochs: 2);
-        options.HiddenSizes = [3];
-        options.BatchSize = 8;
-        using var folder = new TempFolder();
-        options.CheckpointDirectory = folder.Path;
-        var rows = SyntheticData.Rows(16, width: 8).Select(r => new NarrowRow { Features = r.Features }).ToArray();
-        ml.Transforms.Vae(options).Fit(ml.Data.LoadFromEnumerable(rows)).Dispose();
-        var bytes = File.ReadAllBytes(folder.File("checkpoint-epoch-0002.safetensors"));
+        var bytes = SmallCheckpointBytes();
         var (run, columns, state) = Read(bytes);
         return (run, columns, state, bytes);
     });
@@ -422,11 +412,5 @@ public class CheckpointMutationGapTests
         var node = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
         edit(node);
         return node.ToJsonString();
-    }
-
-    private sealed class NarrowRow
-    {
-        [Microsoft.ML.Data.VectorType(8)]
-        public float[] Features { get; set; } = [];
     }
 }

@@ -16,6 +16,26 @@ internal static class TrainingTestSupport
         Device = "cpu",
     };
 
+    /// <summary>The bytes of a real 2-epoch checkpoint of an 8-3-2 MLP (fast to train), as the trainer writes it.</summary>
+    public static byte[] SmallCheckpointBytes()
+    {
+        var ml = new MLContext(seed: 0);
+        var options = Options(epochs: 2);
+        options.HiddenSizes = [3];
+        options.BatchSize = 8;
+        using var folder = new TempFolder();
+        options.CheckpointDirectory = folder.Path;
+        var rows = SyntheticData.Rows(16, width: 8).Select(r => new NarrowRow { Features = r.Features }).ToArray();
+        ml.Transforms.Vae(options).Fit(ml.Data.LoadFromEnumerable(rows)).Dispose();
+        return File.ReadAllBytes(folder.File("checkpoint-epoch-0002.safetensors"));
+    }
+
+    private sealed class NarrowRow
+    {
+        [Microsoft.ML.Data.VectorType(8)]
+        public float[] Features { get; set; } = [];
+    }
+
     /// <summary>The trained weights by name, copied out of the network.</summary>
     public static Dictionary<string, float[]> Weights(VaeTransformer vae)
         => vae.Model.GetParameters().ToDictionary(p => p.Name, p => p.Values);
