@@ -39,6 +39,9 @@ internal sealed unsafe class StepMatrix : IDisposable
 
     public Span<float> Values => new(_values, Rows * Columns);
 
+    /// <summary>The first value (row-major).</summary>
+    public float* Pointer => _values;
+
     public Span<float> Row(int row) => new(_values + ((long)row * Columns), Columns);
 
     /// <summary>The same memory, read row by row.</summary>
@@ -73,6 +76,9 @@ internal readonly unsafe struct StepRows
     }
 
     public int Columns { get; }
+
+    /// <summary>The first value (row-major).</summary>
+    public float* Pointer => _values;
 
     public ReadOnlySpan<float> Row(int row) => new(_values + ((long)row * Columns), Columns);
 }
@@ -121,11 +127,12 @@ internal static unsafe class StepMemory
 internal sealed unsafe class CpuDense : IDisposable
 {
     /// <summary>
-    /// The most inputs or outputs of a narrow layer. Measured at batch 128 on 2 threads (docs/performance.md, "The small
-    /// layers in managed code"): with a side of 2 to 32 and 400 on the other, the managed products take less time than
-    /// libtorch's calls; from 64 on libtorch's GEMM wins.
+    /// The most inputs or outputs of a narrow layer. Measured at batch 128 (docs/performance.md, "The small layers in
+    /// managed code"): libtorch's call costs about 1 µs, and its GEMM runs a 400×2 product at a third of its usual rate;
+    /// the managed products match or beat it with 1 or 2 on the narrow side (400→2, 2→400, 32→2, 1000→1) and lose from
+    /// 4 on (400→4 by 1.2×, 400→8 and 128→8 by 2–3×: MKL's blocked kernels outrun a vector loop).
     /// </summary>
-    public const int NarrowSide = 32;
+    public const int NarrowSide = 2;
 
     private readonly Tensor _weight;
     private readonly Tensor _weightTransposed;
@@ -166,8 +173,8 @@ internal sealed unsafe class CpuDense : IDisposable
     }
 
     /// <summary>
-    /// Whether a layer's products run in managed code: with at most <see cref="NarrowSide"/> inputs or outputs it does
-    /// a few hundred thousand multiply-adds a batch, and libtorch's dispatch per call costs more than that arithmetic.
+    /// Whether a layer's products run in managed code: with at most <see cref="NarrowSide"/> inputs or outputs a product
+    /// is a few hundred thousand multiply-adds a batch, and libtorch's call and GEMM set-up cost as much as the arithmetic.
     /// </summary>
     public static bool IsNarrow(int inputs, int outputs) => Math.Min(inputs, outputs) <= NarrowSide;
 
