@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Vae.ML.Torch;
 
@@ -31,18 +33,12 @@ internal static class BernoulliTerm
                 var g = gradient.Row(row);
 
                 // softplus(l) = max(l, 0) + log(1 + e^−|l|) = max(l, 0) − log σ(|l|), and σ(|l|) = max(σ(l), 1 − σ(l)):
-                // the sigmoid the gradient needs gives the loss without log(0) (σ(|l|) ≥ ½).
+                // the sigmoid the gradient needs gives the loss without log(0) (σ(|l|) ≥ ½). Four passes over the row
+                // (two of them the exponential's and the logarithm's) instead of nine.
                 TensorPrimitives.Sigmoid(l, g);
-                TensorPrimitives.Subtract(1f, g, t);
-                TensorPrimitives.Max(g, t, t);
+                LargerOfComplements(g, t);
                 TensorPrimitives.Log(t, t);
-
-                // Σ max(l, 0) = ½ (Σ l + Σ |l|).
-                var positivePart = 0.5f * (TensorPrimitives.Sum(l) + TensorPrimitives.SumOfMagnitudes(l));
-                rowSums[row] = positivePart - TensorPrimitives.Sum(t) - TensorPrimitives.Dot(l, xr);
-
-                // ∂/∂l [softplus(l) − l·x] = σ(l) − x.
-                TensorPrimitives.Subtract(g, xr, g);
+                rowSums[row] = RowLossAndGradient(l, xr, t, g);
             }
         });
 
@@ -53,6 +49,66 @@ internal static class BernoulliTerm
         }
 
         return total;
+    }
+
+    /// <summary>t ← max(σ, 1 − σ) element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void LargerOfComplements(ReadOnlySpan<float> sigmoid, Span<float> t)
+    {
+        var width = Vector<float>.Count;
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i <= sigmoid.Length - width; i += width)
+            {
+                var s = new Vector<float>(sigmoid.Slice(i, width));
+                Vector.Max(s, Vector<float>.One - s).CopyTo(t.Slice(i, width));
+            }
+        }
+
+        for (; i < sigmoid.Length; i++)
+        {
+            t[i] = Math.Max(sigmoid[i], 1 - sigmoid[i]);
+        }
+    }
+
+    /// <summary>
+    /// One row's Σ [max(l, 0) − log σ(|l|) − l·x] from the logits, the row's x and log σ(|l|), and the gradient σ − x
+    /// into <paramref name="gradient"/> (which holds σ). The three sums in vector lanes, then the tail: an order fixed by
+    /// the row's length alone (<c>TensorPrimitives.Sum</c> aligns its loads to the memory address, so its order would
+    /// depend on where a row happens to lie).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float RowLossAndGradient(ReadOnlySpan<float> logits, ReadOnlySpan<float> x, ReadOnlySpan<float> logSigmoid, Span<float> gradient)
+    {
+        var width = Vector<float>.Count;
+        var i = 0;
+        float positive = 0, logs = 0, products = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Vector<float> positiveSum = Vector<float>.Zero, logSum = Vector<float>.Zero, productSum = Vector<float>.Zero;
+            for (; i <= logits.Length - width; i += width)
+            {
+                var l = new Vector<float>(logits.Slice(i, width));
+                var xv = new Vector<float>(x.Slice(i, width));
+                positiveSum += Vector.Max(l, Vector<float>.Zero);
+                logSum += new Vector<float>(logSigmoid.Slice(i, width));
+                productSum += l * xv;
+                (new Vector<float>(gradient.Slice(i, width)) - xv).CopyTo(gradient.Slice(i, width));
+            }
+
+            (positive, logs, products) = (Vector.Sum(positiveSum), Vector.Sum(logSum), Vector.Sum(productSum));
+        }
+
+        for (; i < logits.Length; i++)
+        {
+            positive += Math.Max(logits[i], 0);
+            logs += logSigmoid[i];
+            products += logits[i] * x[i];
+            gradient[i] -= x[i];
+        }
+
+        return positive - logs - products;
     }
 }
 
