@@ -138,9 +138,16 @@ internal static class GaussianTerm
         var inverse = precision.AsSpan(0, width);
         var floor = (float)GaussianDecoder.MinLogVariance;
 
-        // e^−lv per feature, and Σ (lv + log 2π) once per row.
+        // e^−lv per feature, and Σ (lv + log 2π) once per row (summed in feature order: TensorPrimitives.Sum's order
+        // would follow the managed array's address, which the GC may move).
         TensorPrimitives.Max(logVariance, floor, inverse);
-        var perRow = TensorPrimitives.Sum(inverse) + (width * LogTwoPi);
+        var logVarianceSum = 0f;
+        foreach (var lv in inverse)
+        {
+            logVarianceSum += lv;
+        }
+
+        var perRow = logVarianceSum + (width * LogTwoPi);
         TensorPrimitives.Negate(inverse, inverse);
         TensorPrimitives.Exp(inverse, inverse);
 
