@@ -105,6 +105,19 @@ internal static class BenchOutput
             md.AppendLine(onnx.Table());
         }
 
+        if (r.Variants is { Count: > 0 } variants)
+        {
+            md.AppendLine();
+            md.AppendLine("### Other architectures and likelihoods, each against its PyTorch twin (same run)");
+            md.AppendLine();
+            md.AppendLine("| network | likelihood | rows | Vae.ML epoch | PyTorch twin epoch | PyTorch / Vae.ML | extraction rows/s | `PredictionEngine` median / p99 |");
+            md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (VariantMeasure v in variants)
+            {
+                md.AppendLine(F($"| {v.Architecture} | {v.Likelihood} | {v.Rows:N0} | {Seconds(v.VaeMl)} | {(v.PyTorch is null ? "–" : Seconds(v.PyTorch))} | {(v.PyTorchOverVaeMl is double ratio ? ratio.ToString("F2", Invariant) : "–")} | {Rate(v.ExtractionRowsPerSecond)} ({v.ExtractionRows:N0} rows) | {v.PredictionMedianMicroseconds:F1} / {v.PredictionP99Microseconds:F1} µs |"));
+            }
+        }
+
         md.AppendLine();
         md.AppendLine(F($"### Where a training step's time goes (batch {r.Sizes.BatchSize}, median of {r.Profile.Steps} steps after {r.Profile.TrainedSteps:N0} training steps, ms per step)"));
         md.AppendLine();

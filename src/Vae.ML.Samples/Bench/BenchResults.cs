@@ -16,13 +16,15 @@ namespace Vae.ML.Samples.Bench;
 /// <param name="StreamRows">Rows of the streamed-training memory curve (one child process each).</param>
 /// <param name="PredictionCalls">Single-row prediction calls per contender (after warm-up).</param>
 /// <param name="ProfileSteps">Training steps timed per phase.</param>
+/// <param name="VariantRows">Training rows of each other architecture and likelihood (the convolutional network costs
+/// ≈ 15× the MLP per row); 0 in reports written before that measure existed.</param>
 internal sealed record BenchSizes(bool Quick, int TrainRows, int BatchSize, int Threads, int Repeats, int[] ScalingRows, int[] ScalingBatches,
-    int[] ExtractionRows, int[] StreamRows, int PredictionCalls, int ProfileSteps)
+    int[] ExtractionRows, int[] StreamRows, int PredictionCalls, int ProfileSteps, int VariantRows = 0)
 {
     /// <summary>The full bench: the report configuration on all of MNIST (about 6-9 minutes on 2 busy cores).</summary>
     public static BenchSizes Full(int threads) =>
         new(false, 60_000, 128, threads, 5, [15_000, 30_000, 60_000], [64, 128, 256, 512], [1_000, 10_000, 100_000],
-            [15_000, 30_000, 60_000, 120_000], 20_000, 200);
+            [15_000, 30_000, 60_000, 120_000], 20_000, 200, 4_096);
 
     /// <summary>How the sizes compare to the full bench, for the reader of the results.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -31,7 +33,7 @@ internal sealed record BenchSizes(bool Quick, int TrainRows, int BatchSize, int 
 
     /// <summary>A few hundred rows: proves every measure runs (CI), says nothing about speed.</summary>
     public static BenchSizes QuickRun(int threads) =>
-        new(true, 384, 128, threads, 2, [128, 384], [64, 256], [100, 1_000], [256, 512], 200, 5);
+        new(true, 384, 128, threads, 2, [128, 384], [64, 256], [100, 1_000], [256, 512], 200, 5, 256);
 }
 
 /// <summary>Epoch times of the contenders in one configuration, measured interleaved (Vae.ML, PyTorch, floor, ...).</summary>
@@ -81,6 +83,26 @@ internal sealed record StreamMeasure(int Rows, Spread InMemory, Spread Streamed,
 /// <param name="ManagedAllocatedMegabytes">Everything the process allocated on the managed heap in its life.</param>
 internal sealed record RssPoint(int Rows, double PeakRssMegabytes, double EpochSeconds, double? ManagedRetainedMegabytes = null,
     double? ManagedCommittedMegabytes = null, double? ManagedAllocatedMegabytes = null);
+
+/// <summary>
+/// One of Vae.ML's other configurations (the MLP with the Gaussian likelihood, the convolutional network with either)
+/// against its PyTorch twin: epochs interleaved as in the main measure, then latent extraction and single-row latency.
+/// </summary>
+/// <param name="Architecture">The network (<see cref="VaeOptions.Architecture"/>).</param>
+/// <param name="Likelihood">The likelihood (<see cref="VaeOptions.Likelihood"/>).</param>
+/// <param name="Rows">Training rows.</param>
+/// <param name="BatchSize">Batch size.</param>
+/// <param name="VaeMl">Vae.ML epoch seconds.</param>
+/// <param name="PyTorch">The PyTorch twin's epoch seconds, or null when it did not run.</param>
+/// <param name="PyTorchOverVaeMl">Median of the per-pair ratios PyTorch / Vae.ML.</param>
+/// <param name="ExtractionRows">Rows of the extraction measure (Transform + a cursor reading Latent).</param>
+/// <param name="ExtractionRowsPerSecond">Its throughput.</param>
+/// <param name="PredictionCalls">Single-row <c>PredictionEngine</c> calls (Latent only) after a warm-up.</param>
+/// <param name="PredictionMedianMicroseconds">Their median.</param>
+/// <param name="PredictionP99Microseconds">Their 99th percentile.</param>
+internal sealed record VariantMeasure(VaeArchitecture Architecture, VaeLikelihood Likelihood, int Rows, int BatchSize, Spread VaeMl, Spread? PyTorch,
+    double? PyTorchOverVaeMl, int ExtractionRows, Spread ExtractionRowsPerSecond, int PredictionCalls, double PredictionMedianMicroseconds,
+    double PredictionP99Microseconds);
 
 /// <summary>Peak memory of whole runs.</summary>
 /// <param name="ReportRunMegabytes">Peak RSS of a full <c>vae-ml report</c> child run, or null when skipped.</param>
@@ -146,6 +168,9 @@ internal sealed record BenchReport
     /// <summary>The Adam pass against the memory bandwidth (null in reports written before it was measured).</summary>
     public RooflineMeasure? Roofline { get; init; }
 
+    /// <summary>The other architectures and likelihoods (null in reports written before they were measured).</summary>
+    public IReadOnlyList<VariantMeasure>? Variants { get; init; }
+
     /// <summary>Things a reader must know (skipped parts, fallbacks).</summary>
     public required IReadOnlyList<string> Notes { get; init; }
 
@@ -155,6 +180,7 @@ internal sealed record BenchReport
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
     };
 
     /// <summary>Writes this report as indented JSON.</summary>

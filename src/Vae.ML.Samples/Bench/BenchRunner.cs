@@ -137,6 +137,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
             OnnxServingMeasure onnx = OnnxServing.Measure(model, Path.Combine(settings.OutputDirectory, "model.onnx"), images.Test, OnnxServingSizes.For(Sizes), Sizes.Threads, Say, cancellationToken);
             PredictionMeasure prediction = MeasurePrediction(model, images);
             StreamMeasure stream = MeasureStream(images, trainRows);
+            IReadOnlyList<VariantMeasure> variants = MeasureVariants(images);
             Say("Profiling a training step ...");
             RooflineMeasure roofline = MeasureRoofline();
             Say(roofline.Describe());
@@ -163,6 +164,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
                 Prediction = prediction,
                 Onnx = onnx,
                 Stream = stream,
+                Variants = variants,
                 Memory = memory,
                 Profile = profile,
                 Roofline = roofline,
@@ -258,7 +260,8 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
         return null;
     }
 
-    private VaeTransformer Fit(BenchImages images, int rows, int epochs, int batch, long maxInMemoryBytes, Action<VaeEpochMetrics>? onEpoch)
+    private VaeTransformer Fit(BenchImages images, int rows, int epochs, int batch, long maxInMemoryBytes, Action<VaeEpochMetrics>? onEpoch,
+        VaeArchitecture architecture = VaeArchitecture.Mlp, VaeLikelihood likelihood = VaeLikelihood.Bernoulli)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var ml = new MLContext(seed: Seed);
@@ -270,9 +273,74 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
             MaxInMemoryBytes = maxInMemoryBytes,
             Progress = onEpoch is null ? null : new EpochSink(onEpoch),
             CancellationToken = cancellationToken,
+            Architecture = architecture,
+            ImageShape = architecture == VaeArchitecture.Convolutional ? [1, ImageSide, ImageSide] : null,
+            Likelihood = likelihood,
         };
         return ml.Transforms.Vae(options).Fit(new CyclingImagesView(images.Train, images.Width, rows));
     }
+
+    /// <summary>The side of the bench's square images (MNIST's 28×28, and the synthetic images of the same shape).</summary>
+    private const int ImageSide = 28;
+
+    /// <summary>
+    /// The other configurations of the issue "[7 of 10]" — the MLP with the Gaussian likelihood, the convolutional
+    /// network with either likelihood — each against its PyTorch twin (pytorch_bench.py --arch/--likelihood) with the
+    /// epochs interleaved as in the main measure, then its latent extraction and single-row latency.
+    /// </summary>
+    private List<VariantMeasure> MeasureVariants(BenchImages images)
+    {
+        var measures = new List<VariantMeasure>();
+        int rows = Math.Min(Sizes.VariantRows, images.TrainRows);
+        if (rows < 1 || images.Width != ImageSide * ImageSide)
+        {
+            Note($"The other architectures and likelihoods were not measured (they need {ImageSide}x{ImageSide} images and VariantRows > 0).");
+            return measures;
+        }
+
+        foreach ((VaeArchitecture architecture, VaeLikelihood likelihood) in new[]
+        {
+            (VaeArchitecture.Mlp, VaeLikelihood.Gaussian),
+            (VaeArchitecture.Convolutional, VaeLikelihood.Bernoulli),
+            (VaeArchitecture.Convolutional, VaeLikelihood.Gaussian),
+        })
+        {
+            Say($"{architecture}, {likelihood}: {rows:N0} rows, batch {Sizes.BatchSize} ...");
+            using PyTorchContender? twin = settings.UsePyTorch ? PyTorchContender.TryStart(settings.Python, images, Sizes.Threads, out _, architecture, likelihood) : null;
+            twin?.Epoch(Math.Min(256, rows), Sizes.BatchSize); // its first epoch pays for oneDNN's set-up
+            var vaeMl = new List<double>();
+            var pytorchTimes = new List<double>();
+            using VaeTransformer model = Fit(images, rows, Sizes.Quick ? 2 : 3, Sizes.BatchSize, long.MaxValue, metrics =>
+            {
+                vaeMl.Add(metrics.Seconds);
+                if (twin is not null)
+                {
+                    pytorchTimes.Add(twin.Epoch(rows, Sizes.BatchSize));
+                }
+            }, architecture, likelihood);
+
+            int extractionRows = Math.Min(10_000, Sizes.ExtractionRows.Max());
+            var view = new CyclingImagesView(images.Test, images.Width, extractionRows);
+            ReadLatents(model, view); // warm-up
+            var rates = new List<double>();
+            for (int r = 0; r < 3; r++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                rates.Add(ReadLatents(model, view) / Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+
+            (int calls, double median, double p99) = PredictionLatency(model, images, Math.Max(100, Sizes.PredictionCalls / 10));
+            var measure = new VariantMeasure(architecture, likelihood, rows, Sizes.BatchSize, Spread.Of(vaeMl), pytorchTimes.Count > 0 ? Spread.Of(pytorchTimes) : null,
+                pytorchTimes.Count > 0 ? Spread.Of(pytorchTimes.Zip(vaeMl, (t, v) => t / v)).Median : null, extractionRows, Spread.Of(rates), calls, median, p99);
+            string versus = measure.PyTorch is null ? "PyTorch twin not run" : F($"PyTorch {measure.PyTorch.Median:F2} s ({measure.PyTorchOverVaeMl:F2}x Vae.ML)");
+            Say(F($"{architecture}, {likelihood}: epoch {measure.VaeMl.Median:F2} s, {versus}; extraction {measure.ExtractionRowsPerSecond.Median:N0} rows/s; PredictionEngine median {median:F1} µs, p99 {p99:F1} µs."));
+            measures.Add(measure);
+        }
+
+        return measures;
+    }
+
+    private static string F(FormattableString text) => FormattableString.Invariant(text);
 
     /// <summary>
     /// One Vae.ML fit of <paramref name="epochs"/> epochs; after each epoch (inside the trainer's progress callback,
@@ -343,6 +411,35 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
         }
 
         return rows;
+    }
+
+    /// <summary><paramref name="calls"/> single-row <c>PredictionEngine</c> calls (Latent only) after 200 warm-up calls: count, median and p99 in µs.</summary>
+    private (int Calls, double Median, double P99) PredictionLatency(VaeTransformer model, BenchImages images, int calls)
+    {
+        var ml = new MLContext(seed: Seed);
+        SchemaDefinition input = SchemaDefinition.Create(typeof(ImageInput));
+        input[nameof(ImageInput.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, images.Width);
+        SchemaDefinition output = SchemaDefinition.Create(typeof(LatentOutput));
+        output[nameof(LatentOutput.Latent)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, model.LatentDimension);
+        using var engine = ml.Model.CreatePredictionEngine<ImageInput, LatentOutput>(model, inputSchemaDefinition: input, outputSchemaDefinition: output);
+        int distinct = Math.Min(1000, images.TestRows);
+        var inputs = Enumerable.Range(0, distinct).Select(i => new ImageInput { Features = images.Test.AsSpan(i * images.Width, images.Width).ToArray() }).ToArray();
+        for (int i = 0; i < 200; i++)
+        {
+            engine.Predict(inputs[i % distinct]);
+        }
+
+        var times = new List<double>(calls);
+        for (int i = 0; i < calls; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            long start = Stopwatch.GetTimestamp();
+            engine.Predict(inputs[i % distinct]);
+            times.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+        }
+
+        times.Sort();
+        return (times.Count, Spread.Percentile(times, 0.5), Spread.Percentile(times, 0.99));
     }
 
     /// <summary>Single-row calls, PredictionEngine and a bare TorchSharp encoder alternating in blocks of 100.</summary>

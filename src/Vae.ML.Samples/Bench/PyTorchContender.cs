@@ -34,9 +34,12 @@ internal sealed class PyTorchContender : IDisposable
 
     /// <summary>
     /// Starts the contender on <paramref name="images"/>' training rows, or returns null with the reason (no python,
-    /// no torch, no script) so that the bench can say plainly that it ran without it.
+    /// no torch, no script) so that the bench can say plainly that it ran without it. By default it is the original
+    /// report's MLP; <paramref name="architecture"/> and <paramref name="likelihood"/> give the twin of another
+    /// configuration of Vae.ML (the script's <c>--arch</c>, <c>--likelihood</c>).
     /// </summary>
-    public static PyTorchContender? TryStart(string python, BenchImages images, int threads, out string? whyNot)
+    public static PyTorchContender? TryStart(string python, BenchImages images, int threads, out string? whyNot,
+        VaeArchitecture architecture = VaeArchitecture.Mlp, VaeLikelihood likelihood = VaeLikelihood.Bernoulli)
     {
         if (!File.Exists(python))
         {
@@ -63,7 +66,9 @@ internal sealed class PyTorchContender : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string argument in new[] { ScriptPath, dataFile, images.TrainRows.ToString(), images.Width.ToString(), "--threads", threads.ToString() })
+        string arch = architecture == VaeArchitecture.Convolutional ? "conv" : "mlp";
+        string nll = likelihood == VaeLikelihood.Gaussian ? "gaussian" : "bernoulli";
+        foreach (string argument in new[] { ScriptPath, dataFile, images.TrainRows.ToString(), images.Width.ToString(), "--threads", threads.ToString(), "--arch", arch, "--likelihood", nll })
         {
             start.ArgumentList.Add(argument);
         }

@@ -75,12 +75,29 @@ public sealed class BenchQuickModeTests(BenchQuickRun run) : IClassFixture<Bench
         report.Memory.ReportRunMegabytes.Should().BeNull("a report needs MNIST, and this run is synthetic");
         report.Notes.Should().Contain(n => n.Contains("report run was not measured: the report needs MNIST"));
 
+        // The other architectures and likelihoods, each trained, read and served once, with its PyTorch twin when PyTorch runs.
+        report.Variants!.Select(v => (v.Architecture, v.Likelihood)).Should().Equal(
+            (VaeArchitecture.Mlp, VaeLikelihood.Gaussian), (VaeArchitecture.Convolutional, VaeLikelihood.Bernoulli), (VaeArchitecture.Convolutional, VaeLikelihood.Gaussian));
+        foreach (VariantMeasure variant in report.Variants!)
+        {
+            variant.Rows.Should().Be(report.Sizes.VariantRows);
+            variant.VaeMl.Count.Should().Be(2, "quick mode trains two epochs");
+            AllPositive(variant.VaeMl, variant.ExtractionRowsPerSecond);
+            variant.PredictionP99Microseconds.Should().BeGreaterThanOrEqualTo(variant.PredictionMedianMicroseconds).And.BeGreaterThan(0);
+            if (report.PyTorchSkipped is null)
+            {
+                variant.PyTorch!.Count.Should().Be(2, "the twin runs one epoch after each of Vae.ML's");
+                variant.PyTorchOverVaeMl.Should().BeGreaterThan(0);
+            }
+        }
+
         StepProfile profile = report.Profile;
         new[] { profile.Data, profile.Forward, profile.ForwardGemms, profile.Backward, profile.BackwardGemms, profile.Checks, profile.Optimizer, profile.FixedCostPerStep }
             .Should().OnlyContain(ms => ms > 0 && double.IsFinite(ms));
 
         string markdown = File.ReadAllText(Path.Combine(_folder, BenchOutput.MarkdownFile));
-        markdown.Should().Contain("QUICK mode").And.Contain("Where a training step's time goes").And.Contain("Latent extraction vs rows");
+        markdown.Should().Contain("QUICK mode").And.Contain("Where a training step's time goes").And.Contain("Latent extraction vs rows")
+            .And.Contain("Other architectures and likelihoods").And.Contain("| Convolutional | Gaussian |");
         foreach (string plot in new[] { BenchOutput.RowsPlot, BenchOutput.BatchPlot, BenchOutput.ExtractionPlot, BenchOutput.StreamPlot })
         {
             byte[] bytes = File.ReadAllBytes(Path.Combine(_folder, plot));
