@@ -262,7 +262,8 @@ internal sealed unsafe class CpuDense : IDisposable
     /// </summary>
     public void Backward(StepMatrix gradient, Tensor input, StepMatrix? inputGradient, bool accumulate = false, StepMatrix? reluOutput = null)
     {
-        // By columns, so each bias's sum still runs over the rows in order: the same bits on any number of threads.
+        // By columns, so each bias's sum still runs over the rows in order: the same bits on any number of threads; cut
+        // at cache lines, as the mask writes g in place.
         _partition.For(Outputs, gradient.Rows * (reluOutput is null ? 1 : 2), (_, first, end) =>
         {
             var biasGradient = new Span<float>(_biasGradient + first, end - first);
@@ -283,7 +284,7 @@ internal sealed unsafe class CpuDense : IDisposable
                     TensorPrimitives.Add(biasGradient, g, biasGradient);
                 }
             }
-        });
+        }, StepPartition.FloatsPerCacheLine);
 
         if (_narrowGradient is not null)
         {
@@ -309,7 +310,7 @@ internal sealed unsafe class CpuDense : IDisposable
         var rows = gradient.Rows;
         var (coefficients, products) = OutputsAreFew ? (g, x) : (x, g);
         _partition.For(narrowGradient.Columns, rows * narrowGradient.Rows,
-            (_, first, end) => NarrowProducts.OuterSums(coefficients, products, rows, narrowGradient, first, end), Vector<float>.Count);
+            (_, first, end) => NarrowProducts.OuterSums(coefficients, products, rows, narrowGradient, first, end), StepPartition.FloatsPerCacheLine);
 
         var weightGradient = new Span<float>(_weightGradientValues, Inputs * Outputs);
         if (OutputsAreFew)

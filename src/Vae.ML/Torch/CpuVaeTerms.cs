@@ -177,7 +177,7 @@ internal static class GaussianTerm
             {
                 TensorPrimitives.Add(sums, squares.Row(row)[first..end], sums);
             }
-        });
+        }, StepPartition.FloatsPerCacheLine);
 
         var squaresTotal = 0.0;
         for (var row = 0; row < mean.Rows; row++)

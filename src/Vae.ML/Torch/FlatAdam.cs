@@ -138,13 +138,13 @@ internal sealed unsafe class FlatAdam : IDisposable
 
     /// <summary>
     /// The update on the CPU in one pass, torch.optim.Adam's float arithmetic in its order, cut into
-    /// <see cref="StepPartition"/>'s fixed ranges (aligned to the widest vector, 16 floats: whole vectors and 64-byte cache
-    /// lines per range; each element gets the same arithmetic in any loop anyway). Returns the largest |g| (NaN if any g is NaN): a
+    /// <see cref="StepPartition"/>'s fixed ranges (aligned to 64-byte cache lines, 16 floats: whole 512-bit vectors per range
+    /// and no line written by two; each element gets the same arithmetic in any loop anyway). Returns the largest |g| (NaN if any g is NaN): a
     /// maximum, exact in any grouping.
     /// </summary>
     private float HostStep(float stepSize, float sqrtBiasCorrection2)
     {
-        var width = Math.Max(Vector<float>.Count, Vector512<float>.Count);
+        var width = StepPartition.FloatsPerCacheLine;
         var largest = _largestPerRange.AsSpan(0, _partition.Parts(_count, AdamCostPerElement, width));
         _partition.For(_count, AdamCostPerElement, (part, start, end) => _largestPerRange[part] = HostStepRange(start, end, stepSize, sqrtBiasCorrection2), width);
         var result = 0f;

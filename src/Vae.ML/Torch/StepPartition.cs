@@ -24,6 +24,12 @@ internal sealed class StepPartition
     /// </summary>
     public const int DefaultMinimumWork = 16_384;
 
+    /// <summary>
+    /// Floats in a 64-byte cache line: the alignment of a pass cut by columns that writes in place, so that two ranges
+    /// never write into one line (false sharing made the bias sums 5–25 % slower on two threads).
+    /// </summary>
+    public const int FloatsPerCacheLine = 16;
+
     /// <summary>Ranges per worker when a pass is split (each still of at least the minimum work).</summary>
     public const int RangesPerWorker = 4;
 
