@@ -5,8 +5,9 @@ namespace Vae.ML.Torch;
 
 /// <summary>
 /// The matrix products of a narrow dense layer (few inputs or few outputs: a latent head 400→2, the decoder's 2→400)
-/// in managed code. Such a product is about 0.1M multiply-adds at batch 128, little more than libtorch's cost per
-/// call; here it is a loop over the long side with <see cref="Vector{T}"/>. The layer's weight is held as a narrow
+/// in managed code. Such a product is about 0.1M multiply-adds at batch 128, which libtorch's GEMM runs at a quarter of
+/// its rate on wider layers; a loop over the long side with <see cref="Vector{T}"/> matches it (measured:
+/// docs/performance.md, "The small layers in managed code"), without a libtorch call or its threads' wake-up. The layer's weight is held as a narrow
 /// matrix N (k × n, k the few side, n the long one), so every product is one of three shapes, each computed per row or
 /// column strip of its result, in a fixed order.
 /// </summary>
