@@ -39,13 +39,7 @@ internal sealed unsafe class StepMatrix : IDisposable
 
     public Span<float> Values => new(_values, Rows * Columns);
 
-    /// <summary>The first value (row-major).</summary>
-    public float* Pointer => _values;
-
     public Span<float> Row(int row) => new(_values + ((long)row * Columns), Columns);
-
-    /// <summary>The same memory, read row by row.</summary>
-    public StepRows AsRows() => new(_values, Columns);
 
     public void Dispose()
     {
@@ -68,17 +62,7 @@ internal readonly unsafe struct StepRows
         Columns = checked((int)matrix.shape[1]);
     }
 
-    /// <summary>Rows of <paramref name="columns"/> floats from <paramref name="values"/> on.</summary>
-    public StepRows(float* values, int columns)
-    {
-        _values = values;
-        Columns = columns;
-    }
-
     public int Columns { get; }
-
-    /// <summary>The first value (row-major).</summary>
-    public float* Pointer => _values;
 
     public ReadOnlySpan<float> Row(int row) => new(_values + ((long)row * Columns), Columns);
 }
@@ -121,32 +105,16 @@ internal static unsafe class StepMemory
 
 /// <summary>
 /// One dense layer y = x·Wᵀ + b of the CPU training step, on its parameter's memory and its gradient's (both views
-/// into <see cref="FlatAdam"/>'s flat buffers): the bias, ReLU and bias sums in managed code; the matrix products in
-/// libtorch's GEMM, or for a narrow layer (see <see cref="IsNarrow"/>) in managed code too (<see cref="NarrowProducts"/>).
+/// into <see cref="FlatAdam"/>'s flat buffers): the GEMMs in libtorch, the bias, ReLU and bias sums in managed code.
 /// </summary>
 internal sealed unsafe class CpuDense : IDisposable
 {
-    /// <summary>
-    /// The most inputs or outputs of a narrow layer. Measured at batch 128 (docs/performance.md, "The small layers in
-    /// managed code"): libtorch's call costs about 1 µs, and its GEMM runs a 400×2 product at a third of its usual rate;
-    /// the managed products match or beat it with 1 or 2 on the narrow side (400→2, 2→400, 32→2, 1000→1) and lose from
-    /// 4 on (400→4 by 1.2×, 400→8 and 128→8 by 2–3×: MKL's blocked kernels outrun a vector loop).
-    /// </summary>
-    public const int NarrowSide = 2;
-
     private readonly Tensor _weight;
     private readonly Tensor _weightTransposed;
     private readonly Tensor _weightGradient;
     private readonly float* _bias;
     private readonly float* _biasGradient;
     private readonly StepPartition _partition;
-
-    // A narrow layer's weight and weight gradient as k × n matrices (k the few side): W itself when the outputs are
-    // few, Wᵀ when the inputs are; null for a layer whose products libtorch computes.
-    private readonly StepMatrix? _narrowWeight;
-    private readonly StepMatrix? _narrowGradient;
-    private readonly float* _weightValues;
-    private readonly float* _weightGradientValues;
 
     /// <summary>The layer on <paramref name="parameters"/>' memory; its managed passes cut by <paramref name="partition"/>.</summary>
     public CpuDense(LayerSpec layer, IReadOnlyDictionary<string, Parameter> parameters, StepPartition partition)
@@ -162,25 +130,7 @@ internal sealed unsafe class CpuDense : IDisposable
         _bias = StepMemory.Pointer(bias);
         using var biasGradient = GradientOf(bias, layer.Name + ".bias");
         _biasGradient = StepMemory.Pointer(biasGradient);
-        if (IsNarrow(Inputs, Outputs))
-        {
-            _weightValues = StepMemory.Pointer(_weight);
-            _weightGradientValues = StepMemory.Pointer(_weightGradient);
-            var (few, many) = OutputsAreFew ? (Outputs, Inputs) : (Inputs, Outputs);
-            _narrowWeight = new StepMatrix(few, many);
-            _narrowGradient = new StepMatrix(few, many);
-        }
     }
-
-    /// <summary>
-    /// Whether a layer's products run in managed code: with at most <see cref="NarrowSide"/> inputs or outputs a product
-    /// is a few hundred thousand multiply-adds a batch, and libtorch's call and GEMM set-up cost as much as the arithmetic.
-    /// </summary>
-    public static bool IsNarrow(int inputs, int outputs) => Math.Min(inputs, outputs) <= NarrowSide;
-
-    // The few side: the outputs (a head: each output a dot product of an input row) or the inputs (each output row a
-    // combination of the weight's few columns).
-    private bool OutputsAreFew => Outputs <= Inputs;
 
     public int Inputs { get; }
 
@@ -195,12 +145,6 @@ internal sealed unsafe class CpuDense : IDisposable
     /// <summary>y = x·Wᵀ + b, then ReLU when <paramref name="relu"/>; the bias and ReLU pass by rows.</summary>
     public void Forward(Tensor input, StepMatrix output, bool relu)
     {
-        if (_narrowWeight is not null)
-        {
-            NarrowForward(new StepRows(input), output, relu);
-            return;
-        }
-
         StepMemory.Gemm(output.Tensor, input, _weightTransposed);
         _partition.For(output.Rows, output.Columns, (_, first, end) =>
         {
@@ -210,44 +154,6 @@ internal sealed unsafe class CpuDense : IDisposable
                 TensorPrimitives.Add(y, Bias, y);
                 if (relu)
                 {
-                    TensorPrimitives.Max(y, 0f, y);
-                }
-            }
-        });
-    }
-
-    /// <summary>A narrow layer's forward: its product, bias and ReLU in one pass by rows.</summary>
-    private void NarrowForward(StepRows x, StepMatrix output, bool relu)
-    {
-        // The weight changed with the last update: its narrow copy (a few thousand floats) is taken again.
-        var weight = new ReadOnlySpan<float>(_weightValues, Inputs * Outputs);
-        if (OutputsAreFew)
-        {
-            weight.CopyTo(_narrowWeight!.Values);
-        }
-        else
-        {
-            NarrowProducts.Transpose(weight, Outputs, Inputs, _narrowWeight!.Values);
-        }
-
-        var narrow = _narrowWeight.AsRows();
-        var few = _narrowWeight.Rows;
-        _partition.For(output.Rows, Inputs * Outputs, (_, first, end) =>
-        {
-            if (OutputsAreFew)
-            {
-                NarrowProducts.Dots(x, narrow, few, output, first, end, Bias, accumulate: false);
-            }
-            else
-            {
-                NarrowProducts.Combine(x, narrow, few, output, first, end, Bias, accumulate: false);
-            }
-
-            if (relu)
-            {
-                for (var row = first; row < end; row++)
-                {
-                    var y = output.Row(row);
                     TensorPrimitives.Max(y, 0f, y);
                 }
             }
@@ -286,60 +192,11 @@ internal sealed unsafe class CpuDense : IDisposable
             }
         }, StepPartition.FloatsPerCacheLine);
 
-        if (_narrowGradient is not null)
-        {
-            NarrowBackward(gradient, new StepRows(input), inputGradient, accumulate);
-            return;
-        }
-
         StepMemory.Gemm(_weightGradient, gradient.Transposed, input);
         if (inputGradient is not null)
         {
             StepMemory.Gemm(inputGradient.Tensor, gradient.Tensor, _weight, accumulate);
         }
-    }
-
-    /// <summary>
-    /// A narrow layer's ∂W = gᵀ·x (by columns of its narrow form, each sum over the rows in order) and ∂x = g·W (by
-    /// rows), on the narrow weight that <see cref="NarrowForward"/> took.
-    /// </summary>
-    private void NarrowBackward(StepMatrix gradient, StepRows x, StepMatrix? inputGradient, bool accumulate)
-    {
-        var g = gradient.AsRows();
-        var narrowGradient = _narrowGradient!;
-        var rows = gradient.Rows;
-        var (coefficients, products) = OutputsAreFew ? (g, x) : (x, g);
-        _partition.For(narrowGradient.Columns, rows * narrowGradient.Rows,
-            (_, first, end) => NarrowProducts.OuterSums(coefficients, products, rows, narrowGradient, first, end), StepPartition.FloatsPerCacheLine);
-
-        var weightGradient = new Span<float>(_weightGradientValues, Inputs * Outputs);
-        if (OutputsAreFew)
-        {
-            narrowGradient.Values.CopyTo(weightGradient);
-        }
-        else
-        {
-            NarrowProducts.Transpose(narrowGradient.Values, Inputs, Outputs, weightGradient);
-        }
-
-        if (inputGradient is null)
-        {
-            return;
-        }
-
-        var narrow = _narrowWeight!.AsRows();
-        var few = _narrowWeight.Rows;
-        _partition.For(rows, Inputs * Outputs, (_, first, end) =>
-        {
-            if (OutputsAreFew)
-            {
-                NarrowProducts.Combine(g, narrow, few, inputGradient, first, end, bias: default, accumulate);
-            }
-            else
-            {
-                NarrowProducts.Dots(g, narrow, few, inputGradient, first, end, bias: default, accumulate);
-            }
-        });
     }
 
     /// <summary>ReLU's backward in place: ∂L/∂pre = ∂L/∂y where y = ReLU(pre) &gt; 0, else 0.</summary>
@@ -364,8 +221,6 @@ internal sealed unsafe class CpuDense : IDisposable
 
     public void Dispose()
     {
-        _narrowWeight?.Dispose();
-        _narrowGradient?.Dispose();
         _weightTransposed.Dispose();
         _weight.Dispose();
         _weightGradient.Dispose();
