@@ -413,15 +413,21 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
         return rows;
     }
 
-    /// <summary><paramref name="calls"/> single-row <c>PredictionEngine</c> calls (Latent only) after 200 warm-up calls: count, median and p99 in µs.</summary>
-    private (int Calls, double Median, double P99) PredictionLatency(VaeTransformer model, BenchImages images, int calls)
+    /// <summary>A <c>PredictionEngine</c> that reads the Latent column only, for rows of <paramref name="width"/> values.</summary>
+    private static PredictionEngine<ImageInput, LatentOutput> LatentEngine(VaeTransformer model, int width)
     {
         var ml = new MLContext(seed: Seed);
         SchemaDefinition input = SchemaDefinition.Create(typeof(ImageInput));
-        input[nameof(ImageInput.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, images.Width);
+        input[nameof(ImageInput.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, width);
         SchemaDefinition output = SchemaDefinition.Create(typeof(LatentOutput));
         output[nameof(LatentOutput.Latent)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, model.LatentDimension);
-        using var engine = ml.Model.CreatePredictionEngine<ImageInput, LatentOutput>(model, inputSchemaDefinition: input, outputSchemaDefinition: output);
+        return ml.Model.CreatePredictionEngine<ImageInput, LatentOutput>(model, inputSchemaDefinition: input, outputSchemaDefinition: output);
+    }
+
+    /// <summary><paramref name="calls"/> single-row <c>PredictionEngine</c> calls (Latent only) after 200 warm-up calls: count, median and p99 in µs.</summary>
+    private (int Calls, double Median, double P99) PredictionLatency(VaeTransformer model, BenchImages images, int calls)
+    {
+        using PredictionEngine<ImageInput, LatentOutput> engine = LatentEngine(model, images.Width);
         int distinct = Math.Min(1000, images.TestRows);
         var inputs = Enumerable.Range(0, distinct).Select(i => new ImageInput { Features = images.Test.AsSpan(i * images.Width, images.Width).ToArray() }).ToArray();
         for (int i = 0; i < 200; i++)
@@ -445,12 +451,7 @@ internal sealed class BenchRunner(BenchSettings settings, CliContext context, Ca
     /// <summary>Single-row calls, PredictionEngine and a bare TorchSharp encoder alternating in blocks of 100.</summary>
     private PredictionMeasure MeasurePrediction(VaeTransformer model, BenchImages images)
     {
-        var ml = new MLContext(seed: Seed);
-        SchemaDefinition input = SchemaDefinition.Create(typeof(ImageInput));
-        input[nameof(ImageInput.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, images.Width);
-        SchemaDefinition output = SchemaDefinition.Create(typeof(LatentOutput));
-        output[nameof(LatentOutput.Latent)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, model.LatentDimension);
-        using var engine = ml.Model.CreatePredictionEngine<ImageInput, LatentOutput>(model, inputSchemaDefinition: input, outputSchemaDefinition: output);
+        using PredictionEngine<ImageInput, LatentOutput> engine = LatentEngine(model, images.Width);
         using var bare = new TorchReference.SingleRowEncoder(images.Width, Hidden, Latent);
 
         int distinct = Math.Min(1000, images.TestRows);

@@ -81,25 +81,33 @@ public class CpuMlpStepTests(ITestOutputHelper output)
         return scale == 0 ? largest : largest / scale;
     }
 
-    public static TheoryData<int[], int, double, VaeLikelihood, bool> Cases => new()
+    public static TheoryData<int[], int, double, VaeLikelihood, bool, int> Cases => new()
     {
-        { [400], 128, 1.0, VaeLikelihood.Bernoulli, false },
-        { [400], 128, 0.0, VaeLikelihood.Bernoulli, false },
-        { [400], 128, 4.0, VaeLikelihood.Bernoulli, false },
-        { [400], 97, 1.0, VaeLikelihood.Bernoulli, false },
-        { [64, 32], 128, 1.0, VaeLikelihood.Bernoulli, false },
-        { [64, 32], 50, 4.0, VaeLikelihood.Bernoulli, false },
-        { [400], 128, 1.0, VaeLikelihood.Gaussian, false },
-        { [64, 32], 97, 0.0, VaeLikelihood.Gaussian, false },
-        { [64, 32], 50, 4.0, VaeLikelihood.Gaussian, false },
-        { [400], 128, 1.0, VaeLikelihood.Gaussian, true },
+        { [400], 128, 1.0, VaeLikelihood.Bernoulli, false, 2 },
+        { [400], 128, 0.0, VaeLikelihood.Bernoulli, false, 2 },
+        { [400], 128, 4.0, VaeLikelihood.Bernoulli, false, 2 },
+        { [400], 97, 1.0, VaeLikelihood.Bernoulli, false, 2 },
+        { [64, 32], 128, 1.0, VaeLikelihood.Bernoulli, false, 2 },
+        { [64, 32], 50, 4.0, VaeLikelihood.Bernoulli, false, 2 },
+        { [400], 128, 1.0, VaeLikelihood.Gaussian, false, 2 },
+        { [64, 32], 97, 0.0, VaeLikelihood.Gaussian, false, 2 },
+        { [64, 32], 50, 4.0, VaeLikelihood.Gaussian, false, 2 },
+        { [400], 128, 1.0, VaeLikelihood.Gaussian, true, 2 },
+
+        // One-row batches (every pass on one thread) and a latent of 16.
+        { [400], 1, 1.0, VaeLikelihood.Bernoulli, false, 2 },
+        { [400], 1, 1.0, VaeLikelihood.Gaussian, false, 2 },
+        { [64, 32], 1, 1.0, VaeLikelihood.Bernoulli, false, 2 },
+        { [64, 32], 128, 1.0, VaeLikelihood.Bernoulli, false, 16 },
+        { [64, 32], 97, 1.0, VaeLikelihood.Gaussian, false, 16 },
+        { [400], 128, 1.0, VaeLikelihood.Gaussian, false, 16 },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void One_step_gives_the_autograd_paths_loss_gradients_and_updated_weights(int[] hidden, int rows, double beta, VaeLikelihood likelihood, bool nearFloor = false)
+    public void One_step_gives_the_autograd_paths_loss_gradients_and_updated_weights(int[] hidden, int rows, double beta, VaeLikelihood likelihood, bool nearFloor, int latent)
     {
-        var spec = VaeNetworkSpec.Mlp(784, hidden, 2) with { Likelihood = likelihood };
+        var spec = VaeNetworkSpec.Mlp(784, hidden, latent) with { Likelihood = likelihood };
         var pixels = Pixels(rows, spec.InputSize, seed: rows);
         var expected = OneStep(spec, pixels, rows, beta, autograd: true, nearFloor);
         var actual = OneStep(spec, pixels, rows, beta, autograd: false, nearFloor);
