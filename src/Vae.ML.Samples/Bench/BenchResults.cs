@@ -51,7 +51,9 @@ internal sealed record EpochMeasure(int Rows, int BatchSize, Spread VaeMl, Sprea
 /// <param name="RowsPerSecond">Vae.ML throughput.</param>
 /// <param name="EncoderLimitRowsPerSecond">Bare libtorch encoder throughput (batches of 1024 resident rows).</param>
 /// <param name="OverLimit">Median of the per-pair ratios Vae.ML / limit.</param>
-internal sealed record ExtractionMeasure(int Rows, Spread RowsPerSecond, Spread EncoderLimitRowsPerSecond, double OverLimit);
+/// <param name="SourceRowsPerSecond">The same rows read from the source view alone (a cursor and a getter of its feature
+/// column, no model): what any consumer of the view pays before the encoder; null in reports written before it was measured.</param>
+internal sealed record ExtractionMeasure(int Rows, Spread RowsPerSecond, Spread EncoderLimitRowsPerSecond, double OverLimit, Spread? SourceRowsPerSecond = null);
 
 /// <summary>One-row latency of <c>PredictionEngine</c> (Latent only) against a bare TorchSharp one-row encoder call.</summary>
 /// <param name="Calls">Calls per contender.</param>

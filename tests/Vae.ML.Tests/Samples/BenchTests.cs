@@ -64,7 +64,7 @@ public sealed class BenchQuickModeTests(BenchQuickRun run) : IClassFixture<Bench
         report.EpochByRows.Select(m => m.Rows).Should().Equal(report.Sizes.ScalingRows);
         report.EpochByBatch.Select(m => m.BatchSize).Should().Equal(report.Sizes.ScalingBatches);
         report.Extraction.Select(m => m.Rows).Should().Equal(report.Sizes.ExtractionRows);
-        report.Extraction.Should().OnlyContain(m => m.RowsPerSecond.Median > 0 && m.EncoderLimitRowsPerSecond.Median > 0);
+        report.Extraction.Should().OnlyContain(m => m.RowsPerSecond.Median > 0 && m.EncoderLimitRowsPerSecond.Median > 0 && m.SourceRowsPerSecond!.Median > 0);
         report.Prediction.Calls.Should().Be(report.Sizes.PredictionCalls);
         report.Prediction.P99Microseconds.Should().BeGreaterThanOrEqualTo(report.Prediction.MedianMicroseconds).And.BeGreaterThan(0);
 
